@@ -1,0 +1,150 @@
+// Address arithmetic for inventory validation. IPv4 and IPv6 share one representation
+// (a bigint and a family) so containment and overlap checks are written once.
+import { isIPv4, isIPv6 } from 'node:net';
+
+export type Family = 4 | 6;
+
+export interface Ip {
+  family: Family;
+  value: bigint;
+}
+
+export interface Cidr {
+  family: Family;
+  network: bigint;
+  prefix: number;
+}
+
+/** An address with its prefix length, as written on an interface (`10.1.0.5/24`). */
+export interface Interface extends Ip {
+  prefix: number;
+}
+
+const bits = (f: Family): number => (f === 4 ? 32 : 128);
+
+/**
+ * MAC in the lower-case colon form used everywhere inside ironbay. Accepts the spellings
+ * operators paste from BMC pages and switch CLIs: `AA:BB:…`, `aa-bb-…`, `aabb.ccdd.eeff`
+ * and bare hex.
+ */
+export function normalizeMac(input: string): string | undefined {
+  const hex = input.trim().toLowerCase();
+  let digits: string;
+  if (/^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$/.test(hex)) digits = hex.replace(/[:-]/g, '');
+  else if (/^[0-9a-f]{4}(\.[0-9a-f]{4}){2}$/.test(hex)) digits = hex.replace(/\./g, '');
+  else if (/^[0-9a-f]{12}$/.test(hex)) digits = hex;
+  else return undefined;
+  return digits.match(/../g)!.join(':');
+}
+
+export function parseIp(text: string): Ip | undefined {
+  if (isIPv4(text)) {
+    // Number arithmetic then one BigInt: this runs for every address of a 10,000-machine inventory.
+    let n = 0;
+    for (const o of text.split('.')) n = n * 256 + Number(o);
+    return { family: 4, value: BigInt(n) };
+  }
+  if (isIPv6(text)) return { family: 6, value: parseV6(text) };
+  return undefined;
+}
+
+function parseV6(text: string): bigint {
+  let s = text.toLowerCase();
+  // Embedded IPv4 tail (::ffff:1.2.3.4) becomes two hextets.
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
+  if (v4) {
+    const n = parseIp(v4[1]!)!.value;
+    s = s.slice(0, -v4[1]!.length) + `${(n >> 16n).toString(16)}:${(n & 0xffffn).toString(16)}`;
+  }
+  const [head, tail] = s.split('::') as [string, string | undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
+}
+
+export function formatIp(ip: Ip): string {
+  if (ip.family === 4) {
+    const n = Number(ip.value);
+    return `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+  }
+  const groups = Array.from({ length: 8 }, (_, i) => Number((ip.value >> BigInt(112 - 16 * i)) & 0xffffn));
+  // RFC 5952 §4.2: compress the longest run (>1) of zero groups, the first one on a tie.
+  let bestStart = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestStart < 0) return hex.join(':');
+  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
+}
+
+function parsePrefixed(text: string): Interface | undefined {
+  const slash = text.indexOf('/');
+  if (slash < 0) return undefined;
+  const ip = parseIp(text.slice(0, slash));
+  const p = text.slice(slash + 1);
+  if (!ip || !/^(0|[1-9][0-9]{0,2})$/.test(p)) return undefined;
+  const prefix = Number(p);
+  if (prefix > bits(ip.family)) return undefined;
+  return { ...ip, prefix };
+}
+
+export function mask(family: Family, prefix: number): bigint {
+  const all = (1n << BigInt(bits(family))) - 1n;
+  return all ^ ((1n << BigInt(bits(family) - prefix)) - 1n);
+}
+
+export type CidrParse = { ok: true; cidr: Cidr } | { ok: false; reason: string };
+
+/** A subnet. Host bits set (`10.0.0.5/24`) is refused: it is usually a typo for an address. */
+export function parseCidr(text: string): CidrParse {
+  const i = parsePrefixed(text);
+  if (!i) return { ok: false, reason: `"${text}" is not a subnet in CIDR notation (e.g. 10.0.0.0/24)` };
+  const network = i.value & mask(i.family, i.prefix);
+  if (network !== i.value) {
+    const fixed = formatCidr({ family: i.family, network, prefix: i.prefix });
+    return { ok: false, reason: `"${text}" has host bits set; the subnet is ${fixed}` };
+  }
+  return { ok: true, cidr: { family: i.family, network, prefix: i.prefix } };
+}
+
+export function parseInterface(text: string): Interface | undefined {
+  return parsePrefixed(text);
+}
+
+export function formatCidr(c: Cidr): string {
+  return `${formatIp({ family: c.family, value: c.network })}/${c.prefix}`;
+}
+
+export function formatInterface(i: Interface): string {
+  return `${formatIp(i)}/${i.prefix}`;
+}
+
+export function cidrContains(c: Cidr, ip: Ip): boolean {
+  return c.family === ip.family && (ip.value & mask(c.family, c.prefix)) === c.network;
+}
+
+export function cidrOverlaps(a: Cidr, b: Cidr): boolean {
+  if (a.family !== b.family) return false;
+  const p = Math.min(a.prefix, b.prefix);
+  const m = mask(a.family, p);
+  return (a.network & m) === (b.network & m);
+}
+
+/** Canonical spelling of an address (`::FFFF:0:1` → `::ffff:0:1`, leading zeros dropped). */
+export function canonicalIp(text: string): string | undefined {
+  const ip = parseIp(text);
+  return ip ? formatIp(ip) : undefined;
+}

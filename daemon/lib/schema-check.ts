@@ -1,0 +1,114 @@
+// JSON Schema validation of operator-edited documents, with errors expressed as paths and
+// messages an operator understands (not ajv's keyword vocabulary). The same TypeBox schemas
+// feed the API's validators and the OpenAPI document.
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import type { PathSegment } from './yaml-source.ts';
+
+export interface PathIssue {
+  path: PathSegment[];
+  message: string;
+  /** Point at the mapping key rather than its value (unknown fields). */
+  atKey?: boolean;
+}
+
+// ajv-formats is CommonJS; its typings describe the ESM-interop wrapper, not the function.
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+
+export function compileChecker(schema: object): (value: unknown) => PathIssue[] {
+  // strict:false because schemas carry our `errorMessage` annotation; verbose gives us the
+  // failing sub-schema so that annotation can be read back.
+  const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
+  addFormats(ajv);
+  const validate: ValidateFunction = ajv.compile(schema);
+  return (value) => (validate(value) ? [] : toIssues(validate.errors ?? []));
+}
+
+function toIssues(errors: ErrorObject[]): PathIssue[] {
+  const out: PathIssue[] = [];
+  const seen = new Set<string>();
+  for (const e of errors) {
+    const issue = toIssue(e);
+    const key = `${issue.path.join('\0')}|${issue.message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(issue);
+  }
+  return out;
+}
+
+function pointerToPath(pointer: string): PathSegment[] {
+  if (pointer === '') return [];
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^(0|[1-9][0-9]*)$/.test(s) ? Number(s) : s));
+}
+
+function toIssue(e: ErrorObject): PathIssue {
+  const path = pointerToPath(e.instancePath);
+  const custom = (e.parentSchema as { errorMessage?: string } | undefined)?.errorMessage;
+  const p = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'required':
+      return { path: [...path, String(p.missingProperty)], message: 'required field is missing' };
+    case 'additionalProperties': {
+      const name = String(p.additionalProperty);
+      const known = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
+      const guess = closest(name, known);
+      return { path: [...path, name], atKey: true, message: `unknown field${guess ? ` (did you mean "${guess}"?)` : ''}` };
+    }
+    case 'type':
+      return { path, message: `must be ${article(String(p.type))}, got ${describe(e.data)}` };
+    case 'enum':
+      return { path, message: `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}, got ${JSON.stringify(e.data)}` };
+    case 'const':
+      return { path, message: `must be ${JSON.stringify(p.allowedValue)}` };
+    case 'pattern':
+    case 'format':
+      return { path, message: custom ?? `${JSON.stringify(e.data)} is not a valid ${e.keyword === 'format' ? String(p.format) : 'value'}` };
+    default:
+      return { path, message: custom ?? e.message ?? e.keyword };
+  }
+}
+
+function article(type: string): string {
+  const t = type.replace(/,/g, ' or ');
+  return /^[aeiou]/.test(t) ? `an ${t}` : `a ${t}`;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'nothing (null)';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return `${typeof v} ${JSON.stringify(v)}`;
+}
+
+/** A known field name within edit distance 2, to catch typos like `macaddress` / `adress`. */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = 3;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestD) {
+      bestD = d;
+      best = c;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length]!;
+}

@@ -1,0 +1,94 @@
+// `ironbay daemon`: open the store, apply the inventory, serve the API, watch the file,
+// and stop cleanly on SIGTERM/SIGINT within STOP_DEADLINE_MS.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { buildApp } from './api/app.ts';
+import type { Config } from './config/schema.ts';
+import { inventoryService } from './inventory/service.ts';
+import { watchFile } from './inventory/watch.ts';
+import { rootLogger } from './log.ts';
+import { BOOTSTRAP_TOKEN_FILE } from './config/locate.ts';
+import { createMetrics } from './metrics.ts';
+import { Store } from './store/db.ts';
+import { countActiveTokens, createToken, listTokens } from './store/tokens.ts';
+
+const STOP_DEADLINE_MS = 5_000;
+
+export async function runDaemon(config: Readonly<Config>, configFile: string): Promise<void> {
+  const log = rootLogger(config.log.level);
+  const store = Store.open(join(config.dataDir, 'ironbay.db'));
+  ensureBootstrapToken(store, config.dataDir, log);
+  const metrics = createMetrics(store);
+  const inventory = inventoryService(store, config.inventory, log.child({ mod: 'inventory' }), metrics.inventoryReloads);
+  await inventory.reload('start');
+
+  const lifecycle = { stopping: false };
+  const app = await buildApp({ store, metrics, inventory, log, lifecycle });
+  const url = await app.listen({ host: config.api.listen, port: config.api.port });
+
+  const watcher = watchFile(
+    config.inventory,
+    config.inventoryReload.debounceMs,
+    () => void inventory.reload('file-change').catch((err: unknown) => log.error({ err }, 'inventory reload failed')),
+    (err) => log.error({ err, file: config.inventory }, 'cannot watch the inventory file; reload with SIGHUP'),
+  );
+  const onHup = (): void => void inventory.reload('sighup').catch((err: unknown) => log.error({ err }, 'inventory reload failed'));
+  process.on('SIGHUP', onHup);
+
+  log.info(
+    {
+      url,
+      config: configFile,
+      dataDir: config.dataDir,
+      inventory: config.inventory,
+      boot: config.boot.interfaces.length ? config.boot.interfaces : 'off: no boot interfaces configured, no DHCP/TFTP served',
+      pid: process.pid,
+    },
+    'ironbay started',
+  );
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      if (lifecycle.stopping) return;
+      lifecycle.stopping = true;
+      log.info({ signal }, 'stopping');
+      // A stuck close must not keep a stop hanging: systemd would SIGKILL us anyway.
+      const force = setTimeout(() => {
+        log.error({ deadlineMs: STOP_DEADLINE_MS }, 'clean stop took too long; exiting');
+        log.flush();
+        process.exit(1);
+      }, STOP_DEADLINE_MS);
+      force.unref();
+      watcher.close();
+      process.off('SIGHUP', onHup);
+      app
+        .close()
+        .catch((err: unknown) => log.error({ err }, 'error while closing the API'))
+        .finally(() => {
+          store.close();
+          log.info('stopped');
+          log.flush();
+          clearTimeout(force);
+          resolve();
+        });
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+}
+
+/**
+ * The first start has no tokens, so nobody could create one through the API. Write an
+ * admin token to a root-only file in the data directory, as many appliances do with their
+ * initial password; the CLI on the appliance picks it up.
+ */
+function ensureBootstrapToken(store: Store, dataDir: string, log: Logger): void {
+  if (countActiveTokens(store) > 0) return;
+  const file = join(dataDir, BOOTSTRAP_TOKEN_FILE);
+  const taken = new Set(listTokens(store).map((t) => t.name));
+  const name = taken.has('bootstrap-admin') ? `bootstrap-admin-${store.now().getTime()}` : 'bootstrap-admin';
+  const token = createToken(store, name, 'admin', 'ironbay:bootstrap');
+  writeFileSync(file, token + '\n', { mode: 0o600 });
+  log.warn({ file, name }, 'no API tokens existed; wrote a bootstrap admin token');
+}

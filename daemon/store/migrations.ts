@@ -1,0 +1,68 @@
+// Numbered schema migrations. Append only: a released migration is never edited. The
+// database's PRAGMA user_version is the number of migrations applied.
+export const migrations: readonly string[] = [
+  // 1: machines, their MACs, the append-only event log, API tokens, inventory bookkeeping.
+  `
+  CREATE TABLE machines (
+    id            INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE,
+    role          TEXT NOT NULL,
+    zone          TEXT,
+    profile       TEXT,
+    spec          TEXT NOT NULL,              -- desired: the normalised inventory entry, JSON
+    state         TEXT NOT NULL,
+    state_reason  TEXT,
+    state_since   TEXT NOT NULL,
+    observed      TEXT NOT NULL DEFAULT '{}', -- what ironbay has seen of the machine, JSON
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL,
+    retired_at    TEXT,
+    CHECK ((state = 'retired') = (retired_at IS NOT NULL))
+  );
+  CREATE INDEX machines_state ON machines(state);
+
+  -- Only machines in service own MACs: a retired machine's MAC may be reused by new hardware.
+  CREATE TABLE machine_macs (
+    mac         TEXT PRIMARY KEY,
+    machine_id  INTEGER NOT NULL REFERENCES machines(id) ON DELETE CASCADE
+  );
+  CREATE INDEX machine_macs_machine ON machine_macs(machine_id);
+
+  CREATE TABLE events (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    time        TEXT NOT NULL,
+    actor       TEXT NOT NULL,
+    machine_id  INTEGER REFERENCES machines(id),
+    kind        TEXT NOT NULL,
+    details     TEXT NOT NULL DEFAULT '{}'
+  );
+  CREATE INDEX events_machine ON events(machine_id, id);
+  CREATE INDEX events_kind ON events(kind, id);
+  CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
+    BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+  CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
+    BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+
+  CREATE TABLE api_tokens (
+    id            INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE,
+    role          TEXT NOT NULL CHECK (role IN ('admin', 'operator', 'viewer')),
+    hash          TEXT NOT NULL UNIQUE,       -- sha256 of the token; the token itself is never stored
+    created_at    TEXT NOT NULL,
+    created_by    TEXT NOT NULL,
+    last_used_at  TEXT,
+    revoked_at    TEXT
+  );
+
+  CREATE TABLE inventory_state (
+    id             INTEGER PRIMARY KEY CHECK (id = 1),
+    file           TEXT,
+    hash           TEXT,                     -- sha256 of the applied file's bytes
+    applied_at     TEXT,
+    document       TEXT,                     -- the applied, normalised inventory, JSON
+    last_error     TEXT,                     -- JSON list of SourceError, or NULL after a good apply
+    last_error_at  TEXT
+  );
+  INSERT INTO inventory_state (id) VALUES (1);
+  `,
+];
