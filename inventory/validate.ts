@@ -107,7 +107,7 @@ class Checks {
     const normMachines = machines.map((m, i) => {
       const at: PathSegment[] = ['machines', i];
       if (!isObj(m)) return m;
-      const owner = String(m.name);
+      const owner = m.name;
       const normMacs = list(m.macs).map((raw, j) => {
         const mac = typeof raw === 'string' ? normalizeMac(raw) : undefined;
         if (typeof raw === 'string' && !mac) this.err([...at, 'macs', j], `"${raw}" is not a MAC address (e.g. 52:54:00:12:34:56)`);
@@ -249,7 +249,7 @@ class Checks {
 
   private ipList(v: unknown, at: PathSegment[]): string[] | undefined {
     if (!Array.isArray(v)) return undefined;
-    return v.map((x, i) => (typeof x === 'string' ? (this.addressIn(x, undefined, [...at, i]) ?? x) : x));
+    return (v as unknown[]).map((x, i) => (typeof x === 'string' ? (this.addressIn(x, undefined, [...at, i]) ?? x) : x)) as string[];
   }
 
   private claim(seen: Map<string, Owner>, key: string, owner: Owner, what: string): void {

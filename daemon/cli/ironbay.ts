@@ -116,7 +116,7 @@ const machines = program
     if (o.role) q.set('role', o.role);
     if (o.zone) q.set('zone', o.zone);
     if (o.all) q.set('includeRetired', 'true');
-    const r = await client().request<{ machines: MachineOut[] }>('GET', `/api/v1/machines${q.size ? `?${q}` : ''}`);
+    const r = await client().request<{ machines: MachineOut[] }>('GET', `/api/v1/machines${q.size ? `?${q.toString()}` : ''}`);
     if (o.json) return json(r.machines);
     out(table(['NAME', 'STATE', 'ROLE', 'ZONE', 'PROFILE', 'MAC', 'PRODUCTION', 'SINCE'], r.machines.map((m) => [m.name, m.state, m.role, m.zone, m.profile, m.macs[0], m.spec.production?.address, m.stateSince])));
   });
@@ -148,11 +148,11 @@ program
     if (o.actor) q.set('actor', o.actor);
     const print = (e: EventOut): void => out(o.json ? JSON.stringify(e) : printEvent(e));
     if (!o.follow) {
-      const r = await client().request<{ events: EventOut[] }>('GET', `/api/v1/events?${q}`);
+      const r = await client().request<{ events: EventOut[] }>('GET', `/api/v1/events?${q.toString()}`);
       return r.events.forEach(print);
     }
     q.set('follow', 'true');
-    await followEvents(`/api/v1/events?${q}`, print);
+    await followEvents(`/api/v1/events?${q.toString()}`, print);
   });
 
 const token = program.command('token').description('API tokens (admin)');
