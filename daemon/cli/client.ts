@@ -76,7 +76,8 @@ export class ApiClient {
     try {
       return await fetch(this.conn.url + path, { method, headers, ...(body !== undefined && { body: JSON.stringify(body) }) });
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      const c = (err as { cause?: { code?: string; message?: string } }).cause;
+      const cause = c?.code ?? c?.message ?? (err as Error).message;
       throw new IronbayError('IB_ERR_API_UNREACHABLE', `cannot reach the ironbay API at ${this.conn.url} (${cause}); is the daemon running?`, { cause: err });
     }
   }

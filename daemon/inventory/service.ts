@@ -35,7 +35,10 @@ export function inventoryService(store: Store, file: string, log: Logger, counte
     }
     const hash = createHash('sha256').update(bytes).digest('hex');
     const status = inventoryStatus(store);
-    if (status.hash === hash && status.file === file && !status.lastError) return { result: 'unchanged' };
+    if (status.hash === hash && status.file === file && !status.lastError) {
+      log.debug({ file, reason }, 'inventory unchanged');
+      return { result: 'unchanged' };
+    }
     const started = performance.now();
     const loaded = loadInventory(file, bytes.toString('utf8'));
     if (!loaded.ok) {
