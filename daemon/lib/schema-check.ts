@@ -55,8 +55,10 @@ function toIssue(e: ErrorObject): PathIssue {
       return { path: [...path, String(p.missingProperty)], message: 'required field is missing' };
     case 'additionalProperties': {
       const name = String(p.additionalProperty);
-      const known = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
-      const guess = closest(name, known);
+      const parent = e.parentSchema as { properties?: object; patternProperties?: object } | undefined;
+      // A free-form map (labels) whose keys follow a pattern: say what a key must look like.
+      if (!parent?.properties && parent?.patternProperties) return { path: [...path, name], atKey: true, message: custom ?? `${JSON.stringify(name)} is not a valid key` };
+      const guess = closest(name, Object.keys(parent?.properties ?? {}));
       return { path: [...path, name], atKey: true, message: `unknown field${guess ? ` (did you mean "${guess}"?)` : ''}` };
     }
     case 'type':
@@ -68,13 +70,30 @@ function toIssue(e: ErrorObject): PathIssue {
     case 'pattern':
     case 'format':
       return { path, message: custom ?? `${JSON.stringify(e.data)} is not a valid ${e.keyword === 'format' ? String(p.format) : 'value'}` };
+    case 'minimum':
+    case 'maximum':
+      return { path, message: custom ?? `must be ${e.keyword === 'minimum' ? 'at least' : 'at most'} ${String(p.limit)}, got ${describe(e.data)}` };
+    case 'minLength':
+      return { path, message: custom ?? (p.limit === 1 ? 'must not be empty' : `must be at least ${String(p.limit)} characters long`) };
+    case 'maxLength':
+      return { path, message: custom ?? `must be at most ${String(p.limit)} characters long` };
+    case 'minItems':
+      return { path, message: custom ?? `must list at least ${p.limit === 1 ? 'one entry' : `${String(p.limit)} entries`}` };
+    case 'maxItems':
+      return { path, message: custom ?? `must list at most ${String(p.limit)} entries` };
     default:
       return { path, message: custom ?? e.message ?? e.keyword };
   }
 }
 
+// JSON Schema type names in YAML's words, as the operator sees the file.
+const YAML_TYPE: Record<string, string> = { object: 'mapping', array: 'list' };
+
 function article(type: string): string {
-  const t = type.replace(/,/g, ' or ');
+  const t = type
+    .split(',')
+    .map((x) => YAML_TYPE[x] ?? x)
+    .join(' or ');
   return /^[aeiou]/.test(t) ? `an ${t}` : `a ${t}`;
 }
 

@@ -46,6 +46,13 @@ export type ParseResult = { ok: true; doc: YamlDocument } | { ok: false; errors:
 const MAX_DEPTH = 64;
 
 export function parseYaml(file: string, text: string): ParseResult {
+  // Callers decode bytes as UTF-8, which turns invalid sequences into U+FFFD silently; a
+  // file saved in Latin-1 would otherwise load with mangled names.
+  const bad = text.indexOf('\uFFFD');
+  if (bad >= 0) {
+    const { line, col } = lineCol(lineStarts(text), bad);
+    return { ok: false, errors: [{ file, line, col, path: '', message: 'the file is not valid UTF-8 (save it as UTF-8)' }] };
+  }
   let events: Event[];
   let docs: unknown[];
   try {
@@ -56,13 +63,15 @@ export function parseYaml(file: string, text: string): ParseResult {
     if (err instanceof YAMLException) {
       const line = (err.mark?.line ?? 0) + 1;
       const col = (err.mark?.column ?? 0) + 1;
-      return { ok: false, errors: [{ file, line, col, path: '', message: `YAML syntax: ${err.reason}` }] };
+      return { ok: false, errors: [{ file, line, col, path: '', message: `YAML syntax: ${reason(err.reason)}` }] };
     }
     throw err;
   }
   if (docs.length > 1) {
     const second = events.findIndex((e, i) => i > 0 && e.type === EVENT_ID.DOCUMENT);
-    const at = second >= 0 ? startOf(events[second + 1]) : 0;
+    let at = startOf(events[second + 1]);
+    // An empty second document has no node to point at: point at its `---` marker instead.
+    if (at < 0) at = documentMarker(text, endOf(events.slice(0, second)));
     const { line, col } = lineCol(lineStarts(text), Math.max(at, 0));
     return { ok: false, errors: [{ file, line, col, path: '', message: 'more than one YAML document; keep one per file' }] };
   }
@@ -71,8 +80,14 @@ export function parseYaml(file: string, text: string): ParseResult {
   const locate = (path: readonly PathSegment[], key = false): { line: number; col: number } => {
     starts ??= lineStarts(text);
     if (events.length < 2) return { line: 1, col: 1 };
-    const idx = find(events, text, 1, path, key, cache);
-    return lineCol(starts, Math.max(startOf(events[idx]), 0));
+    const trail = find(events, text, 1, path, key, cache);
+    // An empty value (`key:` with nothing after it) has no position of its own; use the
+    // nearest node on the way down that has one (its key, or the enclosing collection).
+    for (let t = trail.length - 1; t >= 0; t--) {
+      const at = startOf(events[trail[t]!]);
+      if (at >= 0) return lineCol(starts, at);
+    }
+    return { line: 1, col: 1 };
   };
   const doc: YamlDocument = {
     file,
@@ -85,15 +100,42 @@ export function parseYaml(file: string, text: string): ParseResult {
   return { ok: true, doc };
 }
 
+/** js-yaml's limit messages name its options; say what the operator has to change instead. */
+function reason(r: string): string {
+  if (r.startsWith('aliases exceeded')) return 'aliases (*name) are not allowed in this file; write the value out in full';
+  if (r.startsWith('nesting exceeded')) return `nested deeper than ${MAX_DEPTH} levels`;
+  return r;
+}
+
+/** Offset just past the last node of a run of events (0 when none has a position). */
+function endOf(events: Event[]): number {
+  let end = 0;
+  for (const e of events) {
+    if ('valueEnd' in e) end = Math.max(end, e.valueEnd);
+    else if ('start' in e) end = Math.max(end, e.start);
+  }
+  return end;
+}
+
+/** Offset of the first `---` document marker at or after `from`, or -1. */
+function documentMarker(text: string, from: number): number {
+  const re = /^---(?=[ \t\r\n]|$)/gm;
+  re.lastIndex = from;
+  return re.exec(text)?.index ?? -1;
+}
+
+/** Offset where a node starts (its anchor or tag if written first), or -1 when it has none (an empty value). */
 function startOf(e: Event | undefined): number {
-  if (!e) return 0;
-  const candidates: number[] = [];
-  if ('anchorStart' in e) candidates.push(e.anchorStart);
-  if ('tagStart' in e) candidates.push(e.tagStart);
-  if ('start' in e) candidates.push(e.start);
-  if ('valueStart' in e) candidates.push(e.valueStart);
-  const real = candidates.filter((n) => n >= 0);
-  return real.length ? Math.min(...real) : 0;
+  if (!e) return -1;
+  let at = -1;
+  const take = (n: number): void => {
+    if (n >= 0 && (at < 0 || n < at)) at = n;
+  };
+  if ('anchorStart' in e) take(e.anchorStart);
+  if ('tagStart' in e) take(e.tagStart);
+  if ('start' in e) take(e.start);
+  if ('valueStart' in e) take(e.valueStart);
+  return at;
 }
 
 /** Index just past the node that starts at `i`. */
@@ -142,29 +184,38 @@ function children(events: Event[], src: string, i: number, cache: Map<number, Ch
   return out;
 }
 
-function find(events: Event[], src: string, root: number, path: readonly PathSegment[], key: boolean, cache: Map<number, Children>): number {
+/** Event indexes from the root down to the node at `path` (or its deepest existing ancestor). */
+function find(events: Event[], src: string, root: number, path: readonly PathSegment[], key: boolean, cache: Map<number, Children>): number[] {
   let i = root;
+  const trail = [i];
   for (let depth = 0; depth < path.length; depth++) {
     const c = children(events, src, i, cache);
     const seg = path[depth]!;
-    if (!c) return i;
+    if (!c) return trail;
     if ('seq' in c) {
       const next = c.seq[Number(seg)];
-      if (next === undefined) return i;
+      if (next === undefined) return trail;
       i = next;
     } else {
       const entry = c.map.get(String(seg));
-      if (!entry) return i;
-      if (key && depth + 1 === path.length) return entry.key;
+      if (!entry) return trail;
+      trail.push(entry.key);
+      if (key && depth + 1 === path.length) return trail;
       i = entry.value;
     }
+    trail.push(i);
   }
-  return i;
+  return trail;
 }
 
+/** Offsets where lines start. Line breaks are LF, CRLF or a lone CR, as js-yaml counts them. */
 function lineStarts(text: string): number[] {
   const starts = [0];
-  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
+  if (!text.includes('\r')) {
+    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
+    return starts;
+  }
+  for (const m of text.matchAll(/\r\n?|\n/g)) starts.push(m.index + m[0].length);
   return starts;
 }
 

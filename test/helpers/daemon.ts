@@ -132,7 +132,7 @@ export interface CliResult {
 export function runCli(args: string[], env: Record<string, string | undefined> = {}, input?: string): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [CLI, ...args], {
-      env: { ...process.env, IRONBAY_URL: undefined, IRONBAY_TOKEN: undefined, IRONBAY_CONFIG: undefined, ...env } as NodeJS.ProcessEnv,
+      env: { ...process.env, IRONBAY_URL: undefined, IRONBAY_TOKEN: undefined, IRONBAY_CONFIG: undefined, ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';

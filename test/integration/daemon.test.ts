@@ -112,7 +112,7 @@ describe('daemon process', () => {
   test('events --follow streams committed events live (SSE), and resumes with Last-Event-ID', async () => {
     const res = await fetch(`${d.url}/api/v1/events?follow=true&kind=machine.`, { headers: { authorization: `Bearer ${d.token}` } });
     assert.equal(res.headers.get('content-type'), 'text/event-stream');
-    const reader = res.body!.getReader();
+    const reader = res.body!.getReader() as ReadableStreamDefaultReader<Uint8Array>;
     const got: Ev[] = [];
     let buf = '';
     const readUntil = async (pred: () => boolean): Promise<void> => {
@@ -139,7 +139,7 @@ describe('daemon process', () => {
 
     const lastId = got.at(-1)!.id;
     const resumed = await fetch(`${d.url}/api/v1/events?follow=true`, { headers: { authorization: `Bearer ${d.token}`, 'last-event-id': String(lastId - 1) } });
-    const r2 = resumed.body!.getReader();
+    const r2 = resumed.body!.getReader() as ReadableStreamDefaultReader<Uint8Array>;
     const first = new TextDecoder().decode((await r2.read()).value);
     assert.match(first, new RegExp(`^id: ${lastId}\\n`));
     await r2.cancel();

@@ -156,7 +156,7 @@ describe('API', () => {
 
   describe('inventory', () => {
     test('diff reports what would change without applying it', async () => {
-      const edited = smallInventory(3).replace('zone: zone-a\n', 'zone: zone-c\n') + '';
+      const edited = smallInventory(3).replace('zone: zone-a\n', 'zone: zone-c\n');
       const without = edited.replace(/ {2}- name: w-002[\s\S]*$/, '');
       const r = await t.app.inject({ method: 'POST', url: '/api/v1/inventory/diff', headers: auth(t.tokens.viewer), payload: { file: 'edited.yaml', content: without } });
       const body = r.json<{ valid: boolean; diff: { machines: { added: string[]; removed: string[]; changed: { name: string; fields: { path: string; from: string; to: string }[] }[] } } }>();
