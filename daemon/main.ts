@@ -24,7 +24,7 @@ export async function runDaemon(config: Readonly<Config>, configFile: string): P
   await inventory.reload('start');
 
   const lifecycle = { stopping: false };
-  const app = await buildApp({ store, metrics, inventory, log, lifecycle });
+  const app = await buildApp({ config, store, metrics, inventory, log, lifecycle });
   const url = await app.listen({ host: config.api.listen, port: config.api.port });
 
   const watcher = watchFile(

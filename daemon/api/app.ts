@@ -4,10 +4,12 @@ import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import { ErrorCodes, IronbayError, type ErrorCode } from '../errors.ts';
+import type { Config } from '../config/schema.ts';
 import type { InventoryService } from '../inventory/service.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Store } from '../store/db.ts';
 import { authPlugin } from './auth.ts';
+import { configRoutes } from './routes/config.ts';
 import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
 import { inventoryRoutes } from './routes/inventory.ts';
@@ -15,6 +17,7 @@ import { machineRoutes } from './routes/machines.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 
 export interface ApiDeps {
+  config: Readonly<Config>;
   store: Store;
   metrics: Metrics;
   inventory: InventoryService;
@@ -83,6 +86,7 @@ export async function buildApp(deps: ApiDeps) {
       await v1.register(eventRoutes, deps);
       await v1.register(inventoryRoutes, deps);
       await v1.register(tokenRoutes, deps);
+      await v1.register(configRoutes, deps);
       v1.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
     },
     { prefix: '/api/v1' },

@@ -2,7 +2,7 @@
 // errors found later — by the schema or by cross-checks — can still be pointed at the
 // line and column the operator has to edit. js-yaml's event parser was chosen over the
 // `yaml` package because it parses a 10,000-machine inventory ~8x faster (see bench/).
-import { parseEvents, constructFromEvents, getScalarValue, EVENT_ID, YAMLException } from 'js-yaml';
+import { parseEvents, constructFromEvents, getScalarValue, EVENT_ID, SCALAR_STYLE, YAMLException } from 'js-yaml';
 import type { Event } from 'js-yaml';
 
 export type PathSegment = string | number;
@@ -134,7 +134,8 @@ function startOf(e: Event | undefined): number {
   if ('anchorStart' in e) take(e.anchorStart);
   if ('tagStart' in e) take(e.tagStart);
   if ('start' in e) take(e.start);
-  if ('valueStart' in e) take(e.valueStart);
+  // A quoted scalar's value starts after its opening quote; point at the quote.
+  if ('valueStart' in e) take(e.valueStart >= 0 && (e.style === SCALAR_STYLE.SINGLE_QUOTED || e.style === SCALAR_STYLE.DOUBLE_QUOTED) ? e.valueStart - 1 : e.valueStart);
   return at;
 }
 

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { buildApp, type App } from '../../daemon/api/app.ts';
+import { parseConfig } from '../../daemon/config/load.ts';
 import { inventoryService, type InventoryService } from '../../daemon/inventory/service.ts';
 import { createMetrics } from '../../daemon/metrics.ts';
 import { Store } from '../../daemon/store/db.ts';
@@ -30,7 +31,9 @@ export async function testApp(inventoryText: string): Promise<TestApp> {
   const inventory = inventoryService(store, inventoryFile, log, metrics.inventoryReloads);
   await inventory.reload('test');
   const lifecycle = { stopping: false };
-  const app = await buildApp({ store, metrics, inventory, log, lifecycle });
+  const parsed = parseConfig(join(dir, 'ironbay.yaml'), `dataDir: ${dir}\ninventory: ${inventoryFile}\n`);
+  if (!parsed.ok) throw new Error('test config invalid');
+  const app = await buildApp({ config: parsed.config, store, metrics, inventory, log, lifecycle });
   const tokens = {
     viewer: createToken(store, 'test-viewer', 'viewer', 'test'),
     operator: createToken(store, 'test-operator', 'operator', 'test'),

@@ -35,6 +35,7 @@ describe('API', () => {
       ['GET', '/api/v1/inventory', 'viewer'],
       ['POST', '/api/v1/inventory/diff', 'viewer', { file: 'x.yaml', content: 'machines: []' }],
       ['POST', '/api/v1/inventory/reload', 'operator', {}],
+      ['GET', '/api/v1/config', 'viewer'],
       ['GET', '/api/v1/tokens', 'admin'],
       ['POST', '/api/v1/tokens', 'admin', { name: 'matrix-probe', role: 'viewer' }],
     ];
@@ -212,6 +213,17 @@ describe('API', () => {
         assert.ok(doc.paths[p], `missing ${p}`);
       }
       assert.ok(doc.paths['/api/v1/machines']!.get!.responses);
+    });
+
+    test('the effective config is served with the schema that validates the file', async () => {
+      const r = await t.app.inject({ method: 'GET', url: '/api/v1/config', headers: auth(t.tokens.viewer) });
+      const c = r.json<{ api: { listen: string; port: number }; boot: { interfaces: string[] }; inventory: string }>();
+      assert.deepEqual(c.api, { listen: '127.0.0.1', port: 8470 });
+      assert.deepEqual(c.boot.interfaces, []);
+      assert.equal(c.inventory, t.inventoryFile);
+      const doc = (await t.app.inject({ method: 'GET', url: '/api/v1/openapi.json' })).json<{ paths: Record<string, { get: { responses: Record<string, { content: Record<string, { schema: { properties: object } }> }> } }> }>();
+      const schema = doc.paths['/api/v1/config']!.get.responses['200']!.content['application/json']!.schema;
+      assert.deepEqual(Object.keys(schema.properties).sort(), ['api', 'boot', 'dataDir', 'inventory', 'inventoryReload', 'log']);
     });
 
     test('readyz turns 503 while stopping', async () => {
