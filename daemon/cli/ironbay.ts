@@ -11,8 +11,11 @@ import { ApiClient, resolveConnection } from './client.ts';
 import { printDiff, printEvent, printMachine } from './render.ts';
 import { table } from './table.ts';
 
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
 const program = new Command('ironbay')
   .description('ironbay: provisioning appliance daemon and its command-line client')
+  .version(pkg.version)
   .option('--url <url>', 'daemon API URL (env IRONBAY_URL)')
   .option('--token <token>', 'API bearer token (env IRONBAY_TOKEN)')
   .option('--config <file>', 'daemon config file (env IRONBAY_CONFIG; default /etc/ironbay/ironbay.yaml or the checkout default)')
