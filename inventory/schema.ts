@@ -20,7 +20,8 @@ export const BmcSchema = Type.Object(
     passwordEnv: Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', errorMessage: 'must be an environment variable name' })),
     // Declared so that an inline secret is caught by a cross-check with a precise message
     // instead of a generic "unknown field".
-    password: Type.Optional(Type.Unknown()),
+    // `deprecated` keeps it out of "did you mean" suggestions (schema-check.ts) and marks it in OpenAPI.
+    password: Type.Optional(Type.Unknown({ deprecated: true, description: 'never accepted: use passwordFile or passwordEnv' })),
     cipherSuite: Type.Optional(Type.Integer({ minimum: 0, maximum: 17 })),
     allowCipherSuiteZero: Type.Optional(Type.Boolean()),
     insecureTls: Type.Optional(Type.Boolean()),
@@ -30,7 +31,7 @@ export const BmcSchema = Type.Object(
 
 export const ProductionSchema = Type.Object(
   {
-    address: Type.String({ description: 'address/prefix on the production network, e.g. 10.30.0.5/24' }),
+    address: Type.String({ description: 'address/prefix on the production network, e.g. 203.0.113.5/24' }),
     gateway: Type.Optional(Type.String()),
     vlan: Type.Optional(Type.Integer({ minimum: 1, maximum: 4094 })),
     dns: Type.Optional(Type.Array(Type.String())),
@@ -50,7 +51,11 @@ export const MachineSchema = Type.Object(
     bootAddress: Type.Optional(Type.String({ description: 'static address on the boot network (reservation)' })),
     production: Type.Optional(ProductionSchema),
     labels: Type.Optional(
-      Type.Record(Type.String({ pattern: '^[A-Za-z0-9]([A-Za-z0-9_./-]{0,62})$' }), Type.String({ maxLength: 253 })),
+      // additionalProperties: a key not matching the pattern is an error, not silently accepted.
+      Type.Record(Type.String({ pattern: '^[A-Za-z0-9]([A-Za-z0-9_./-]{0,62})$' }), Type.String({ maxLength: 253 }), {
+        additionalProperties: false,
+        errorMessage: "a label key is 1-63 letters, digits, '_', '.', '/' or '-', starting with a letter or digit",
+      }),
     ),
   },
   { additionalProperties: false },

@@ -8,6 +8,7 @@ import {
   cidrOverlaps,
   formatCidr,
   formatInterface,
+  formatIp,
   mask,
   normalizeMac,
   parseCidr,
@@ -68,7 +69,10 @@ class Checks {
   }
 
   run(inv: Inventory): NormalizedInventory {
-    const boot = list(inv.networks?.boot).map((n, i) => {
+    // flatMap, not map: an entry that is not a mapping (`- ` with nothing after it) has been
+    // reported by the schema and is skipped here.
+    const boot = list(inv.networks?.boot).flatMap((n, i) => {
+      if (!isObj(n)) return [];
       const at: PathSegment[] = ['networks', 'boot', i];
       const subnet = this.subnet(n.subnet, [...at, 'subnet']);
       if (subnet && subnet.family !== 4) this.err([...at, 'subnet'], 'boot networks are IPv4 (DHCPv4 and PXE)');
@@ -82,16 +86,17 @@ class Checks {
         if (s && e && s.value > e.value) this.err([...at, 'pool', 'end'], `pool end ${end} is before its start ${start}`);
         if (start && end) pool = { start, end };
       }
-      return { n: { ...n, subnet: subnet ? formatCidr(subnet) : n.subnet, ...opt('gateway', gateway), ...opt('pool', pool), ...opt('dns', this.ipList(n.dns, [...at, 'dns'])) }, subnet, at };
+      return [{ n: { ...n, subnet: subnet ? formatCidr(subnet) : n.subnet, ...opt('gateway', gateway), ...opt('pool', pool), ...opt('dns', this.ipList(n.dns, [...at, 'dns'])) }, subnet, at }];
     });
     this.unique(boot.map((b) => ({ key: b.n.name, path: [...b.at, 'name'] })), 'boot network name');
     this.noOverlap(boot, 'boot');
 
-    const production = list(inv.networks?.production).map((n, i) => {
+    const production = list(inv.networks?.production).flatMap((n, i) => {
+      if (!isObj(n)) return [];
       const at: PathSegment[] = ['networks', 'production', i];
       const subnet = this.subnet(n.subnet, [...at, 'subnet']);
       const gateway = this.addressIn(n.gateway, subnet, [...at, 'gateway']);
-      return { n: { ...n, subnet: subnet ? formatCidr(subnet) : n.subnet, ...opt('gateway', gateway), ...opt('dns', this.ipList(n.dns, [...at, 'dns'])) }, subnet, at };
+      return [{ n: { ...n, subnet: subnet ? formatCidr(subnet) : n.subnet, ...opt('gateway', gateway), ...opt('dns', this.ipList(n.dns, [...at, 'dns'])) }, subnet, at }];
     });
     this.unique(production.map((p) => ({ key: p.n.name, path: [...p.at, 'name'] })), 'production network name');
     this.noOverlap(production, 'production');
@@ -156,10 +161,13 @@ class Checks {
     const hasEnv = typeof b.passwordEnv === 'string';
     if (!hasFile && !hasEnv && !('password' in b)) this.err(at, 'one of passwordFile or passwordEnv is required');
     if (hasFile && hasEnv) this.err([...at, 'passwordEnv'], 'give passwordFile or passwordEnv, not both');
-    if (typeof b.cipherSuite === 'number') {
+    const suite = b.cipherSuite;
+    // Out-of-range and fractional numbers are the schema's to report, once.
+    if (typeof suite === 'number' && Number.isInteger(suite) && suite >= 0 && suite <= 17) {
       if (b.driver === 'redfish') this.err([...at, 'cipherSuite'], 'cipherSuite applies to the ipmi driver only');
-      else if (!IPMI_SUITES.has(b.cipherSuite)) this.err([...at, 'cipherSuite'], `IPMI v2.0 has no cipher suite ${b.cipherSuite}`);
-      else if (b.cipherSuite === 0 && b.allowCipherSuiteZero !== true) {
+      // IPMI v2.0 Table 22-20: suites 4, 5, 9, 10, 13, 14 (and 18, 19) encrypt with xRC4.
+      else if (!IPMI_SUITES.has(suite)) this.err([...at, 'cipherSuite'], `cipher suite ${suite} encrypts with xRC4, which ironbay does not support; use 17 (or 3 on BMCs without SHA-256)`);
+      else if (suite === 0 && b.allowCipherSuiteZero !== true) {
         this.err([...at, 'cipherSuite'], 'cipher suite 0 sends commands without authentication; set allowCipherSuiteZero: true on this machine to accept that');
       }
     }
@@ -187,7 +195,7 @@ class Checks {
         this.err(at, `${text} is inside the dynamic pool ${pool!.start}-${pool!.end} of boot network ${net.n.name}; static addresses must be outside it`);
       }
     }
-    const canon = canonicalIp(text)!;
+    const canon = formatIp(ip);
     this.claim(this.ips, canon, { path: at, machine }, 'IP address');
     return canon;
   }
@@ -197,12 +205,13 @@ class Checks {
     if (typeof p.address !== 'string') return out;
     const iface = parseInterface(p.address);
     if (!iface) {
-      this.err([...at, 'address'], `"${p.address}" is not an address with a prefix length (e.g. 10.30.0.5/24)`);
+      this.err([...at, 'address'], `"${p.address}" is not an address with a prefix length (e.g. 203.0.113.5/24)`);
       return out;
     }
     const subnet: Cidr = { family: iface.family, network: iface.value & mask(iface.family, iface.prefix), prefix: iface.prefix };
     this.hostAddress(iface, subnet, [...at, 'address'], p.address);
     out.address = formatInterface(iface);
+    const canon = formatIp(iface);
     if (nets.length) {
       const net = nets.find((n) => n.subnet && cidrContains(n.subnet, iface));
       if (!net) this.err([...at, 'address'], `${p.address} is outside every production network (${nets.map((n) => n.n.name).join(', ')})`);
@@ -214,7 +223,7 @@ class Checks {
     if (gw) out.gateway = gw;
     const dns = this.ipList(p.dns, [...at, 'dns']);
     if (dns) out.dns = dns;
-    this.claim(this.ips, formatInterface(iface).split('/')[0]!, { path: [...at, 'address'], machine }, 'IP address');
+    this.claim(this.ips, canon, { path: [...at, 'address'], machine }, 'IP address');
     return out;
   }
 
@@ -236,6 +245,7 @@ class Checks {
     return r.cidr;
   }
 
+  /** A host address (gateway, pool bound) that must lie in `subnet`, when one is given. */
   private addressIn(v: unknown, subnet: Cidr | undefined, at: PathSegment[]): string | undefined {
     if (typeof v !== 'string') return undefined;
     const ip = parseIp(v);
@@ -244,7 +254,8 @@ class Checks {
       return undefined;
     }
     if (subnet && !cidrContains(subnet, ip)) this.err(at, `${v} is outside ${formatCidr(subnet)}`);
-    return canonicalIp(v);
+    else if (subnet) this.hostAddress(ip, subnet, at, v);
+    return formatIp(ip);
   }
 
   private ipList(v: unknown, at: PathSegment[]): string[] | undefined {

@@ -15,7 +15,7 @@ export interface Cidr {
   prefix: number;
 }
 
-/** An address with its prefix length, as written on an interface (`10.1.0.5/24`). */
+/** An address with its prefix length, as written on an interface (`203.0.113.5/24`). */
 export interface Interface extends Ip {
   prefix: number;
 }
@@ -38,6 +38,9 @@ export function normalizeMac(input: string): string | undefined {
 }
 
 export function parseIp(text: string): Ip | undefined {
+  // node:net accepts an IPv6 zone (`fe80::1%eth0`); it means nothing in an inventory and
+  // parseV6 would misread it, so it is not an address here.
+  if (text.includes('%')) return undefined;
   if (isIPv4(text)) {
     // Number arithmetic then one BigInt: this runs for every address of a 10,000-machine inventory.
     let n = 0;
@@ -108,10 +111,10 @@ export function mask(family: Family, prefix: number): bigint {
 
 export type CidrParse = { ok: true; cidr: Cidr } | { ok: false; reason: string };
 
-/** A subnet. Host bits set (`10.0.0.5/24`) is refused: it is usually a typo for an address. */
+/** A subnet. Host bits set (`192.0.2.5/24`) is refused: it is usually a typo for an address. */
 export function parseCidr(text: string): CidrParse {
   const i = parsePrefixed(text);
-  if (!i) return { ok: false, reason: `"${text}" is not a subnet in CIDR notation (e.g. 10.0.0.0/24)` };
+  if (!i) return { ok: false, reason: `"${text}" is not a subnet in CIDR notation (e.g. 192.0.2.0/24)` };
   const network = i.value & mask(i.family, i.prefix);
   if (network !== i.value) {
     const fixed = formatCidr({ family: i.family, network, prefix: i.prefix });

@@ -21,14 +21,14 @@ export function compileChecker(schema: object): (value: unknown) => PathIssue[] 
   const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
   addFormats(ajv);
   const validate: ValidateFunction = ajv.compile(schema);
-  return (value) => (validate(value) ? [] : toIssues(validate.errors ?? []));
+  return (value) => (validate(value) ? [] : toIssues(validate.errors ?? [], value));
 }
 
-function toIssues(errors: ErrorObject[]): PathIssue[] {
+function toIssues(errors: ErrorObject[], root: unknown): PathIssue[] {
   const out: PathIssue[] = [];
   const seen = new Set<string>();
   for (const e of errors) {
-    const issue = toIssue(e);
+    const issue = toIssue(e, pointerToPath(e.instancePath, root));
     const key = `${issue.path.join('\0')}|${issue.message}`;
     if (seen.has(key)) continue;
     seen.add(key);
@@ -37,17 +37,24 @@ function toIssues(errors: ErrorObject[]): PathIssue[] {
   return out;
 }
 
-function pointerToPath(pointer: string): PathSegment[] {
+/**
+ * JSON Pointer (RFC 6901) to path segments. A segment is a list index only where the data
+ * there is a list: a mapping key that looks like a number (`labels: { "1": … }`) stays a key.
+ */
+function pointerToPath(pointer: string, root: unknown): PathSegment[] {
   if (pointer === '') return [];
-  return pointer
-    .slice(1)
-    .split('/')
-    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .map((s) => (/^(0|[1-9][0-9]*)$/.test(s) ? Number(s) : s));
+  const path: PathSegment[] = [];
+  let node = root;
+  for (const raw of pointer.slice(1).split('/')) {
+    const s = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    const seg = Array.isArray(node) ? Number(s) : s;
+    path.push(seg);
+    node = node !== null && typeof node === 'object' ? (node as Record<string, unknown>)[s] : undefined;
+  }
+  return path;
 }
 
-function toIssue(e: ErrorObject): PathIssue {
-  const path = pointerToPath(e.instancePath);
+function toIssue(e: ErrorObject, path: PathSegment[]): PathIssue {
   const custom = (e.parentSchema as { errorMessage?: string } | undefined)?.errorMessage;
   const p = e.params as Record<string, unknown>;
   switch (e.keyword) {
@@ -58,7 +65,9 @@ function toIssue(e: ErrorObject): PathIssue {
       const parent = e.parentSchema as { properties?: object; patternProperties?: object } | undefined;
       // A free-form map (labels) whose keys follow a pattern: say what a key must look like.
       if (!parent?.properties && parent?.patternProperties) return { path: [...path, name], atKey: true, message: custom ?? `${JSON.stringify(name)} is not a valid key` };
-      const guess = closest(name, Object.keys(parent?.properties ?? {}));
+      // Fields marked deprecated are declared only to be refused with a precise message; never suggest them.
+      const known = Object.entries(parent?.properties ?? {}).filter(([, v]) => !(v as { deprecated?: boolean }).deprecated);
+      const guess = closest(name, known.map(([k]) => k));
       return { path: [...path, name], atKey: true, message: `unknown field${guess ? ` (did you mean "${guess}"?)` : ''}` };
     }
     case 'type':
@@ -70,9 +79,6 @@ function toIssue(e: ErrorObject): PathIssue {
     case 'pattern':
     case 'format':
       return { path, message: custom ?? `${JSON.stringify(e.data)} is not a valid ${e.keyword === 'format' ? String(p.format) : 'value'}` };
-    case 'minimum':
-    case 'maximum':
-      return { path, message: custom ?? `must be ${e.keyword === 'minimum' ? 'at least' : 'at most'} ${String(p.limit)}, got ${describe(e.data)}` };
     case 'minLength':
       return { path, message: custom ?? (p.limit === 1 ? 'must not be empty' : `must be at least ${String(p.limit)} characters long`) };
     case 'maxLength':

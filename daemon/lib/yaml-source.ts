@@ -58,11 +58,17 @@ export function parseYaml(file: string, text: string): ParseResult {
   try {
     events = parseEvents(text, { filename: file, maxDepth: MAX_DEPTH });
     // Aliases are rejected: an inventory is a reviewable list, and alias bombs are a DoS.
+    const alias = events.find((e) => e.type === EVENT_ID.ALIAS);
+    if (alias) {
+      const { line, col } = lineCol(lineStarts(text), Math.max(startOf(alias), 0));
+      return { ok: false, errors: [{ file, line, col, path: '', message: 'YAML syntax: aliases (*name) are not allowed in this file; write the value out in full' }] };
+    }
     docs = constructFromEvents(events, { source: text, filename: file, maxAliases: 0 });
   } catch (err) {
     if (err instanceof YAMLException) {
       const line = (err.mark?.line ?? 0) + 1;
-      const col = (err.mark?.column ?? 0) + 1;
+      // A byte-order mark is not a column an editor shows.
+      const col = Math.max((err.mark?.column ?? 0) + 1 - (line === 1 ? bomLength(text) : 0), 1);
       return { ok: false, errors: [{ file, line, col, path: '', message: `YAML syntax: ${reason(err.reason)}` }] };
     }
     throw err;
@@ -100,11 +106,9 @@ export function parseYaml(file: string, text: string): ParseResult {
   return { ok: true, doc };
 }
 
-/** js-yaml's limit messages name its options; say what the operator has to change instead. */
+/** js-yaml's limit message names its option; say what the operator has to change instead. */
 function reason(r: string): string {
-  if (r.startsWith('aliases exceeded')) return 'aliases (*name) are not allowed in this file; write the value out in full';
-  if (r.startsWith('nesting exceeded')) return `nested deeper than ${MAX_DEPTH} levels`;
-  return r;
+  return r.startsWith('nesting exceeded') ? `nested deeper than ${MAX_DEPTH} levels` : r;
 }
 
 /** Offset just past the last node of a run of events (0 when none has a position). */
@@ -131,7 +135,8 @@ function startOf(e: Event | undefined): number {
   const take = (n: number): void => {
     if (n >= 0 && (at < 0 || n < at)) at = n;
   };
-  if ('anchorStart' in e) take(e.anchorStart);
+  // Anchor and alias names start after their `&` / `*`; point at that sigil.
+  if ('anchorStart' in e) take(e.anchorStart > 0 ? e.anchorStart - 1 : e.anchorStart);
   if ('tagStart' in e) take(e.tagStart);
   if ('start' in e) take(e.start);
   // A quoted scalar's value starts after its opening quote; point at the quote.
@@ -211,13 +216,17 @@ function find(events: Event[], src: string, root: number, path: readonly PathSeg
 
 /** Offsets where lines start. Line breaks are LF, CRLF or a lone CR, as js-yaml counts them. */
 function lineStarts(text: string): number[] {
-  const starts = [0];
+  const starts = [bomLength(text)];
   if (!text.includes('\r')) {
     for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
     return starts;
   }
   for (const m of text.matchAll(/\r\n?|\n/g)) starts.push(m.index + m[0].length);
   return starts;
+}
+
+function bomLength(text: string): number {
+  return text.charCodeAt(0) === 0xfeff ? 1 : 0;
 }
 
 function lineCol(starts: number[], offset: number): { line: number; col: number } {
@@ -228,5 +237,5 @@ function lineCol(starts: number[], offset: number): { line: number; col: number 
     if (starts[mid]! <= offset) lo = mid;
     else hi = mid - 1;
   }
-  return { line: lo + 1, col: offset - starts[lo]! + 1 };
+  return { line: lo + 1, col: Math.max(offset - starts[lo]! + 1, 1) };
 }
