@@ -59,7 +59,7 @@ export const migrations: readonly string[] = [
     file           TEXT,
     hash           TEXT,                     -- sha256 of the applied file's bytes
     applied_at     TEXT,
-    document       TEXT,                     -- the applied, normalised inventory, JSON
+    sections       TEXT,                     -- the applied networks, profiles, clusters, JSON (machines live in their table)
     last_error     TEXT,                     -- JSON list of SourceError, or NULL after a good apply
     last_error_at  TEXT
   );

@@ -23,8 +23,8 @@ export const inventoryRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, {
     },
     async (req) => {
       const s = inventoryStatus(store);
-      const doc = s.document;
-      const counts = Object.fromEntries(Object.entries(sectionsOf(doc ?? appliedInventory(store))).map(([k, v]) => [k, v.length]));
+      const doc = appliedInventory(store);
+      const counts = Object.fromEntries(Object.entries(sectionsOf(doc)).map(([k, v]) => [k, v.length]));
       return {
         file: s.file,
         hash: s.hash,
