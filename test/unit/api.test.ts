@@ -112,6 +112,14 @@ describe('API', () => {
       assert.equal(machines[2]!.spec.production.address, '203.0.113.12/24');
     });
 
+    test('the pre-serialised list has exactly the shape of the single-machine view', async () => {
+      const list = (await t.app.inject({ method: 'GET', url: '/api/v1/machines', headers: auth(t.tokens.viewer) })).json<{ machines: { name: string }[] }>().machines;
+      for (const m of list) {
+        const one = (await t.app.inject({ method: 'GET', url: `/api/v1/machines/${m.name}`, headers: auth(t.tokens.viewer) })).json<unknown>();
+        assert.deepEqual(m, one);
+      }
+    });
+
     test('filters by zone and state', async () => {
       const r = await t.app.inject({ method: 'GET', url: '/api/v1/machines?zone=zone-b', headers: auth(t.tokens.viewer) });
       assert.deepEqual(r.json<{ machines: { name: string }[] }>().machines.map((m) => m.name), ['w-001']);

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { IronbayError } from '../../errors.ts';
-import { getMachine, listMachines, MACHINE_STATES, type MachineRecord } from '../../store/machines.ts';
+import { getMachine, listMachinesJson, MACHINE_STATES, type MachineRecord } from '../../store/machines.ts';
 import type { ApiDeps } from '../app.ts';
 import { ErrorBody, MachineView } from '../schemas.ts';
 
@@ -39,16 +39,17 @@ export const machineRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { s
         response: { 200: Type.Object({ machines: Type.Array(MachineView) }) },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const q = req.query;
-      return {
-        machines: listMachines(store, {
-          ...(q.state && { state: q.state }),
-          ...(q.role && { role: q.role }),
-          ...(q.zone && { zone: q.zone }),
-          ...(q.includeRetired && { includeRetired: true }),
-        }).map(machineView),
-      };
+      const body = listMachinesJson(store, {
+        ...(q.state && { state: q.state }),
+        ...(q.role && { role: q.role }),
+        ...(q.zone && { zone: q.zone }),
+        ...(q.includeRetired && { includeRetired: true }),
+      });
+      // Already JSON in the response schema's shape (see listMachinesJson). fastify sends a
+      // Buffer as is; the type provider cannot know that, hence the cast.
+      return reply.type('application/json; charset=utf-8').send(Buffer.from(body) as unknown as { machines: MachineView[] });
     },
   );
 
