@@ -1,5 +1,5 @@
 // Human renderings for the CLI. Scripts use --json.
-import type { EventOut, MachineOut } from './ironbay.ts';
+import type { EventOut, MachineOut } from './commands.ts';
 
 interface SectionDiff {
   added: string[];

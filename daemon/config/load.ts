@@ -2,7 +2,6 @@
 // the file or the environment for settings.
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { Value } from 'typebox/value';
 import { compileChecker } from '../lib/schema-check.ts';
 import { parseYaml, type SourceError } from '../lib/yaml-source.ts';
 import { ConfigSchema, type Config } from './schema.ts';
@@ -14,9 +13,9 @@ export type ConfigResult = { ok: true; config: Readonly<Config> } | { ok: false;
 export function parseConfig(file: string, text: string): ConfigResult {
   const parsed = parseYaml(file, text);
   if (!parsed.ok) return parsed;
-  // Defaults first (they only fill what is absent), so the check sees the effective config.
-  const config = Value.Default(ConfigSchema, structuredClone(parsed.doc.value ?? {})) as Config;
-  const issues = compileChecker(ConfigSchema)(config);
+  // Defaults are filled in during the check, so it sees the effective config.
+  const config = structuredClone(parsed.doc.value ?? {}) as Config;
+  const issues = compileChecker(ConfigSchema, { useDefaults: true })(config);
   if (issues.length) return { ok: false, errors: issues.map((i) => parsed.doc.error(i.path, i.message, i.atKey)) };
   // Relative paths in the file are relative to the file, so a checkout's config works from any cwd.
   const base = dirname(resolve(file));

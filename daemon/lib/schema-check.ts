@@ -15,10 +15,14 @@ export interface PathIssue {
 // ajv-formats is CommonJS; its typings describe the ESM-interop wrapper, not the function.
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
-export function compileChecker(schema: object): (value: unknown) => PathIssue[] {
+/**
+ * `useDefaults` fills absent properties from the schema's `default`s while checking — the
+ * value passed in is changed in place.
+ */
+export function compileChecker(schema: object, options: { useDefaults?: boolean } = {}): (value: unknown) => PathIssue[] {
   // strict:false because schemas carry our `errorMessage` annotation; verbose gives us the
   // failing sub-schema so that annotation can be read back.
-  const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
+  const ajv = new Ajv({ allErrors: true, strict: false, verbose: true, useDefaults: options.useDefaults ?? false });
   addFormats(ajv);
   const validate: ValidateFunction = ajv.compile(schema);
   return (value) => (validate(value) ? [] : toIssues(validate.errors ?? [], value));

@@ -1,0 +1,259 @@
+// The `ironbay` commands. Everything except `daemon`, `config validate` and `inventory
+// validate` talks to the daemon's API; none of it opens the database. Modules a command
+// needs are imported inside it, so `inventory validate` does not pay for the API client.
+import { readFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { locateConfig } from '../config/locate.ts';
+import { IronbayError } from '../errors.ts';
+import { formatSourceError, type SourceError } from '../lib/yaml-source.ts';
+import type { ConfigResult } from '../config/load.ts';
+import type { ApiClient } from './client.ts';
+import { printDiff, printEvent, printMachine } from './render.ts';
+import { table } from './table.ts';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+const program = new Command('ironbay')
+  .description('ironbay: provisioning appliance daemon and its command-line client')
+  .version(pkg.version)
+  .option('--url <url>', 'daemon API URL (env IRONBAY_URL)')
+  .option('--token <token>', 'API bearer token (env IRONBAY_TOKEN)')
+  .option('--config <file>', 'daemon config file (env IRONBAY_CONFIG; default /etc/ironbay/ironbay.yaml or the checkout default)')
+  .showHelpAfterError();
+
+async function client(): Promise<ApiClient> {
+  const { ApiClient, resolveConnection } = await import('./client.ts');
+  return new ApiClient(resolveConnection(program.opts(), process.env));
+}
+
+async function readConfig(file: string): Promise<ConfigResult> {
+  return (await import('../config/load.ts')).readConfig(file);
+}
+const out = (s: string): void => void process.stdout.write(s + '\n');
+const json = (v: unknown): void => out(JSON.stringify(v, null, 2));
+
+program
+  .command('daemon')
+  .description('run the ironbay daemon in the foreground')
+  .action(async () => {
+    const file = locateConfig(program.opts<{ config?: string }>().config, process.env);
+    const cfg = await readConfig(file);
+    if (!cfg.ok) configErrors(cfg.errors);
+    const { runDaemon } = await import('../main.ts');
+    await runDaemon(cfg.config, file);
+  });
+
+program
+  .command('config')
+  .description('daemon configuration')
+  .command('validate [file]')
+  .description('check a config file; exit 0 valid, 2 invalid')
+  .action(async (file?: string) => {
+    const f = file ?? locateConfig(program.opts<{ config?: string }>().config, process.env);
+    const cfg = await readConfig(f);
+    if (!cfg.ok) configErrors(cfg.errors);
+    out(`${f}: valid`);
+  });
+
+const inventory = program.command('inventory').description('the inventory file');
+inventory
+  .command('validate <file>')
+  .description('check an inventory file without a daemon; exit 0 valid, 1 invalid (usable in a git pre-commit hook)')
+  .option('--json', 'errors as JSON')
+  .action(async (file: string, o: { json?: boolean }) => {
+    const { loadInventory } = await import('../../inventory/validate.ts');
+    const r = loadInventory(file, readInput(file));
+    if (o.json) json(r.ok ? { valid: true, errors: [], machines: r.inventory.machines.length } : { valid: false, errors: r.errors });
+    else if (r.ok) out(`${file}: valid (${r.inventory.machines.length} machines, ${r.inventory.profiles.length} profiles, ${r.inventory.clusters.length} clusters)`);
+    else {
+      for (const e of r.errors) process.stderr.write(formatSourceError(e) + '\n');
+      process.stderr.write(`${file}: ${r.errors.length} error${r.errors.length === 1 ? '' : 's'}\n`);
+    }
+    process.exitCode = r.ok ? 0 : 1;
+  });
+inventory
+  .command('diff <file>')
+  .description('what applying FILE would change in the running daemon (nothing is applied); exit 1 if FILE is invalid')
+  .option('--json', 'JSON output')
+  .action(async (file: string, o: { json?: boolean }) => {
+    const r = await (await client()).request<{ valid: boolean; errors: SourceError[]; diff?: Parameters<typeof printDiff>[0] }>('POST', '/api/v1/inventory/diff', {
+      file,
+      content: readInput(file),
+    });
+    if (o.json) json(r);
+    else if (!r.valid) for (const e of r.errors) process.stderr.write(formatSourceError(e) + '\n');
+    else out(printDiff(r.diff!));
+    process.exitCode = r.valid ? 0 : 1;
+  });
+inventory
+  .command('status')
+  .description('the applied inventory and the last rejected edit')
+  .option('--json', 'JSON output')
+  .action(async (o: { json?: boolean }) => {
+    const r = await (await client()).request<{ file: string | null; hash: string | null; appliedAt: string | null; counts: Record<string, number>; lastError: SourceError[] | null; lastErrorAt: string | null }>(
+      'GET',
+      '/api/v1/inventory',
+    );
+    if (o.json) return json(r);
+    out(`file:     ${r.file ?? '-'}\napplied:  ${r.appliedAt ?? 'never'} (sha256 ${r.hash?.slice(0, 12) ?? '-'})`);
+    out(`contents: ${Object.entries(r.counts).map(([k, v]) => `${v} ${k}`).join(', ')}`);
+    if (r.lastError) {
+      out(`rejected: the newest edit (${r.lastErrorAt}) has ${r.lastError.length} error(s); the inventory above keeps running:`);
+      for (const e of r.lastError) out('  ' + formatSourceError(e));
+    }
+  });
+inventory
+  .command('reload')
+  .description('re-read the inventory file now')
+  .action(async () => {
+    const r = await (await client()).request<{ result: string; errors?: SourceError[] }>('POST', '/api/v1/inventory/reload', {});
+    out(r.result);
+    for (const e of r.errors ?? []) process.stderr.write(formatSourceError(e) + '\n');
+    process.exitCode = r.result === 'rejected' ? 1 : 0;
+  });
+
+const machines = program
+  .command('machines')
+  .description('list machines')
+  .option('--state <state>', 'only machines in this state')
+  .option('--role <role>', 'only machines with this role')
+  .option('--zone <zone>', 'only machines in this zone')
+  .option('--all', 'include retired machines')
+  .option('--json', 'JSON output')
+  .action(async (o: { state?: string; role?: string; zone?: string; all?: boolean; json?: boolean }) => {
+    const q = new URLSearchParams();
+    if (o.state) q.set('state', o.state);
+    if (o.role) q.set('role', o.role);
+    if (o.zone) q.set('zone', o.zone);
+    if (o.all) q.set('includeRetired', 'true');
+    const r = await (await client()).request<{ machines: MachineOut[] }>('GET', `/api/v1/machines${q.size ? `?${q.toString()}` : ''}`);
+    if (o.json) return json(r.machines);
+    out(table(['NAME', 'STATE', 'ROLE', 'ZONE', 'PROFILE', 'MAC', 'PRODUCTION', 'SINCE'], r.machines.map((m) => [m.name, m.state, m.role, m.zone, m.profile, m.macs[0], m.spec.production?.address, m.stateSince])));
+  });
+machines
+  .command('show <name>')
+  .description('one machine in detail')
+  .option('--json', 'JSON output')
+  .action(async (name: string, o: { json?: boolean }) => {
+    const m = await (await client()).request<MachineOut>('GET', `/api/v1/machines/${encodeURIComponent(name)}`);
+    if (o.json) return json(m);
+    out(printMachine(m));
+    const ev = await (await client()).request<{ events: EventOut[] }>('GET', `/api/v1/events?machine=${encodeURIComponent(name)}&limit=10`);
+    if (ev.events.length) out('\nrecent events:\n' + ev.events.map((e) => '  ' + printEvent(e)).join('\n'));
+  });
+
+program
+  .command('events')
+  .description('the audit log')
+  .option('--machine <name>', 'events of one machine')
+  .option('--kind <kind>', 'an event kind, or a prefix ending in "." (machine.)')
+  .option('--actor <actor>', 'events by one actor')
+  .option('--limit <n>', 'how many of the newest events', '50')
+  .option('-f, --follow', 'keep printing new events as they happen')
+  .option('--json', 'one JSON object per line')
+  .action(async (o: { machine?: string; kind?: string; actor?: string; limit: string; follow?: boolean; json?: boolean }) => {
+    const q = new URLSearchParams({ limit: o.limit });
+    if (o.machine) q.set('machine', o.machine);
+    if (o.kind) q.set('kind', o.kind);
+    if (o.actor) q.set('actor', o.actor);
+    const print = (e: EventOut): void => out(o.json ? JSON.stringify(e) : printEvent(e));
+    if (!o.follow) {
+      const r = await (await client()).request<{ events: EventOut[] }>('GET', `/api/v1/events?${q.toString()}`);
+      return r.events.forEach(print);
+    }
+    q.set('follow', 'true');
+    await followEvents(`/api/v1/events?${q.toString()}`, print);
+  });
+
+const token = program.command('token').description('API tokens (admin)');
+token
+  .command('create')
+  .description('create a token; it is printed once and only its hash is stored')
+  .requiredOption('--name <name>', 'who or what the token is for')
+  .addOption(new Option('--role <role>', 'what it may do').choices(['viewer', 'operator', 'admin']).makeOptionMandatory())
+  .option('--json', 'JSON output')
+  .action(async (o: { name: string; role: string; json?: boolean }) => {
+    const r = await (await client()).request<{ name: string; role: string; token: string }>('POST', '/api/v1/tokens', { name: o.name, role: o.role });
+    if (o.json) json(r);
+    else out(r.token);
+  });
+token
+  .command('list')
+  .option('--json', 'JSON output')
+  .action(async (o: { json?: boolean }) => {
+    const r = await (await client()).request<{ tokens: { name: string; role: string; createdAt: string; lastUsedAt: string | null; revokedAt: string | null }[] }>('GET', '/api/v1/tokens');
+    if (o.json) return json(r.tokens);
+    out(table(['NAME', 'ROLE', 'CREATED', 'LAST USED', 'REVOKED'], r.tokens.map((t) => [t.name, t.role, t.createdAt, t.lastUsedAt, t.revokedAt])));
+  });
+token
+  .command('revoke <name>')
+  .action(async (name: string) => {
+    await (await client()).request('DELETE', `/api/v1/tokens/${encodeURIComponent(name)}`);
+    out(`revoked ${name}`);
+  });
+
+export interface MachineOut {
+  name: string;
+  state: string;
+  role: string;
+  zone: string | null;
+  profile: string | null;
+  macs: string[];
+  stateReason: string | null;
+  stateSince: string;
+  spec: { production?: { address?: string }; bmc?: { driver: string; address: string }; bootAddress?: string; labels?: Record<string, string> };
+  retiredAt: string | null;
+}
+export interface EventOut {
+  id: number;
+  time: string;
+  actor: string;
+  machine: string | null;
+  kind: string;
+  details: Record<string, unknown>;
+}
+
+async function followEvents(path: string, print: (e: EventOut) => void): Promise<void> {
+  const res = await (await client()).fetch('GET', path);
+  if (!res.ok || !res.body) {
+    const e = (await res.json().catch(() => ({}))) as { code?: 'IB_ERR_INTERNAL'; message?: string };
+    throw new IronbayError(e.code ?? 'IB_ERR_INTERNAL', `GET ${path}: ${res.status} ${e.message ?? ''}`);
+  }
+  const decoder = new TextDecoder();
+  let buf = '';
+  for await (const chunk of res.body) {
+    buf += decoder.decode(chunk as Uint8Array, { stream: true });
+    let end: number;
+    while ((end = buf.indexOf('\n\n')) >= 0) {
+      const frame = buf.slice(0, end);
+      buf = buf.slice(end + 2);
+      const data = frame
+        .split('\n')
+        .filter((l) => l.startsWith('data: '))
+        .map((l) => l.slice(6))
+        .join('\n');
+      if (data) print(JSON.parse(data) as EventOut);
+    }
+  }
+}
+
+function readInput(file: string): string {
+  try {
+    return readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (err) {
+    throw new IronbayError('IB_ERR_INVENTORY_READ', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
+
+function configErrors(errors: SourceError[]): never {
+  for (const e of errors) process.stderr.write(formatSourceError(e) + '\n');
+  process.exit(2);
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  const msg = err instanceof IronbayError ? `${err.message} [${err.code}]` : err instanceof Error ? err.message : String(err);
+  process.stderr.write(`ironbay: ${msg}\n`);
+  process.exitCode = 1;
+}
