@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
-import { loadInventory } from '../../inventory/validate.ts';
+import { validateOffThread } from './offthread.ts';
 import { formatSourceError, type SourceError } from '../lib/yaml-source.ts';
 import type { Store } from '../store/db.ts';
 import { applyInventory, inventoryStatus, recordInventoryError, type ApplySummary } from './apply.ts';
@@ -40,7 +40,7 @@ export function inventoryService(store: Store, file: string, log: Logger, counte
       return { result: 'unchanged' };
     }
     const started = performance.now();
-    const loaded = loadInventory(file, bytes.toString('utf8'));
+    const loaded = await validateOffThread(file, bytes.toString('utf8'));
     if (!loaded.ok) {
       recordInventoryError(store, file, loaded.errors, actor);
       log.error({ file, errors: loaded.errors.slice(0, 20).map(formatSourceError), errorCount: loaded.errors.length }, 'inventory rejected; keeping the last good inventory');

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { diffInventories, sectionsOf } from '../../../inventory/diff.ts';
-import { loadInventory } from '../../../inventory/validate.ts';
+import { validateOffThread } from '../../inventory/offthread.ts';
 import { appliedInventory, inventoryStatus } from '../../inventory/apply.ts';
 import type { ApiDeps } from '../app.ts';
 import { InventoryDiffView, InventoryView, SourceErrorView } from '../schemas.ts';
@@ -70,7 +70,7 @@ export const inventoryRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, {
       },
     },
     async (req) => {
-      const loaded = loadInventory(req.body.file, req.body.content);
+      const loaded = await validateOffThread(req.body.file, req.body.content);
       if (!loaded.ok) return { valid: false, errors: loaded.errors };
       return { valid: true, errors: [], diff: diffInventories(appliedInventory(store), loaded.inventory) };
     },
