@@ -102,6 +102,11 @@ export function listMachines(store: Store, f: MachineFilter = {}): MachineRecord
 
 const q = (s: string | null): string => (s === null ? 'null' : JSON.stringify(s));
 
+/** Changes whenever any machine row is written (maintained by triggers, see migrations). */
+export function machinesVersion(store: Store): number {
+  return store.db.prepare("SELECT version FROM data_versions WHERE name = 'machines'").pluck().get() as number;
+}
+
 /**
  * The machine list as the API's JSON body (`{"machines":[…]}`, the MachineView shape),
  * built from the stored JSON columns without parsing and re-serialising them: with 10,000
@@ -109,14 +114,19 @@ const q = (s: string | null): string => (s === null ? 'null' : JSON.stringify(s)
  */
 export function listMachinesJson(store: Store, f: MachineFilter = {}): string {
   const w = where(f);
+  // Array rows (raw) are about twice as fast to fetch as objects.
   const rows = store.db
-    .prepare(`SELECT ${COLUMNS}, json_extract(spec, '$.macs') AS macs FROM machines ${w.sql} ORDER BY name`)
-    .all(...w.args) as (Row & { macs: string })[];
+    .prepare(
+      'SELECT name, role, zone, profile, json_extract(spec, \'$.macs\'), state, state_reason, state_since, spec, observed, created_at, updated_at, retired_at ' +
+        `FROM machines ${w.sql} ORDER BY name`,
+    )
+    .raw()
+    .all(...w.args) as [string, string, string | null, string | null, string, string, string | null, string, string, string, string, string, string | null][];
   const parts = rows.map(
-    (r) =>
-      `{"name":${q(r.name)},"role":${q(r.role)},"zone":${q(r.zone)},"profile":${q(r.profile)},"macs":${r.macs},"state":${q(r.state)},` +
-      `"stateReason":${q(r.state_reason)},"stateSince":${q(r.state_since)},"spec":${r.spec},"observed":${r.observed},` +
-      `"createdAt":${q(r.created_at)},"updatedAt":${q(r.updated_at)},"retiredAt":${q(r.retired_at)}}`,
+    ([name, role, zone, profile, macs, state, reason, since, spec, observed, created, updated, retired]) =>
+      `{"name":${q(name)},"role":${q(role)},"zone":${q(zone)},"profile":${q(profile)},"macs":${macs},"state":${q(state)},` +
+      `"stateReason":${q(reason)},"stateSince":${q(since)},"spec":${spec},"observed":${observed},` +
+      `"createdAt":${q(created)},"updatedAt":${q(updated)},"retiredAt":${q(retired)}}`,
   );
   return `{"machines":[${parts.join(',')}]}`;
 }

@@ -21,6 +21,17 @@ export const migrations: readonly string[] = [
   );
   CREATE INDEX machines_state ON machines(state);
 
+  -- A counter bumped by every write to machines, whoever makes it: readers (the API's list
+  -- cache, ETags) compare it instead of re-reading 10,000 rows to learn nothing changed.
+  CREATE TABLE data_versions (name TEXT PRIMARY KEY, version INTEGER NOT NULL);
+  INSERT INTO data_versions VALUES ('machines', 0);
+  CREATE TRIGGER machines_version_insert AFTER INSERT ON machines
+    BEGIN UPDATE data_versions SET version = version + 1 WHERE name = 'machines'; END;
+  CREATE TRIGGER machines_version_update AFTER UPDATE ON machines
+    BEGIN UPDATE data_versions SET version = version + 1 WHERE name = 'machines'; END;
+  CREATE TRIGGER machines_version_delete AFTER DELETE ON machines
+    BEGIN UPDATE data_versions SET version = version + 1 WHERE name = 'machines'; END;
+
   -- Only machines in service own MACs: a retired machine's MAC may be reused by new hardware.
   CREATE TABLE machine_macs (
     mac         TEXT PRIMARY KEY,

@@ -120,6 +120,24 @@ describe('API', () => {
       }
     });
 
+    test('lists carry an ETag that changes exactly when a machine changes', async () => {
+      const get = (etag?: string) =>
+        t.app.inject({ method: 'GET', url: '/api/v1/machines?zone=zone-a', headers: { ...auth(t.tokens.viewer), ...(etag && { 'if-none-match': etag }) } });
+      const first = await get();
+      const etag = first.headers.etag as string;
+      assert.match(etag, /^"m\d+-[0-9a-f]{8}"$/);
+      const again = await get(etag);
+      assert.equal(again.statusCode, 304);
+      assert.equal(again.body, '');
+      // Any write to a machine row, by any code path, moves the version.
+      t.store.db.prepare("UPDATE machines SET observed = '{\"seen\":1}' WHERE name = 'w-000'").run();
+      const changed = await get(etag);
+      assert.equal(changed.statusCode, 200);
+      assert.notEqual(changed.headers.etag, etag);
+      assert.deepEqual(changed.json<{ machines: { observed: object }[] }>().machines[0]!.observed, { seen: 1 });
+      t.store.db.prepare("UPDATE machines SET observed = '{}' WHERE name = 'w-000'").run();
+    });
+
     test('filters by zone and state', async () => {
       const r = await t.app.inject({ method: 'GET', url: '/api/v1/machines?zone=zone-b', headers: auth(t.tokens.viewer) });
       assert.deepEqual(r.json<{ machines: { name: string }[] }>().machines.map((m) => m.name), ['w-001']);
