@@ -1,15 +1,24 @@
-// Inventory validation in a worker thread; see validate-worker.ts for why.
-import { Worker } from 'node:worker_threads';
+// Inventory validation in a short-lived child process; see validate-child.ts for why.
+import { fork } from 'node:child_process';
 import type { InventoryResult } from '../../inventory/validate.ts';
 
-const WORKER = new URL('./validate-worker.ts', import.meta.url);
+const CHILD = new URL('./validate-child.ts', import.meta.url);
+// Far above what 10,000 machines take (under a second); a stuck child must not stall reloads.
+const TIMEOUT_MS = 120_000;
 
 export function validateOffThread(file: string, text: string): Promise<InventoryResult> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(WORKER, { workerData: { file, text } });
+    const child = fork(CHILD, [], { serialization: 'advanced', stdio: ['ignore', 'ignore', 'inherit', 'ipc'], timeout: TIMEOUT_MS });
     let result: InventoryResult | undefined;
-    w.once('message', (r: InventoryResult) => (result = r));
-    w.once('error', reject);
-    w.once('exit', (code) => (result ? resolve(result) : reject(new Error(`inventory validation worker exited with code ${code} and no result`))));
+    child.once('message', (r) => {
+      result = r as InventoryResult;
+      child.disconnect();
+    });
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      if (result) resolve(result);
+      else reject(new Error(`inventory validation process ended (${signal ?? `exit code ${code}`}) without a result`));
+    });
+    child.send({ file, text });
   });
 }
