@@ -1,13 +1,11 @@
 // Applying a validated inventory: one transaction, one event per change. A machine that
 // leaves the file is retired, never deleted: its history stays queryable.
 //
-// Machines are diffed against their rows: spec holds the entry as JSON.stringify wrote it,
-// so for an unchanged machine one native stringify and one string comparison decide. Only
-// when the strings differ is the entry compared key-order-blind (canonicalJson), so that
-// reordering keys in the file is not a change. The small sections are diffed against the
-// copy kept in inventory_state. Nothing re-reads or re-writes the whole inventory per edit.
+// Machines are diffed against their rows (spec holds the entry as JSON.stringify wrote it,
+// so for an unchanged machine one string comparison decides); the small sections against
+// the copy kept in inventory_state. Nothing re-reads or re-writes the whole inventory per edit.
 import { canonicalJson } from '../lib/canonical-json.ts';
-import { diffNamed, emptyInventory, fieldChanges, isEmptyDiff, type InventoryDiff, type Section, type SectionDiff } from '../../inventory/diff.ts';
+import { diffNamed, emptyInventory, fieldChanges, isEmptyDiff, type FieldChange, type InventoryDiff, type Section, type SectionDiff } from '../../inventory/diff.ts';
 import type { Machine, NormalizedInventory } from '../../inventory/schema.ts';
 import type { SourceError } from '../lib/yaml-source.ts';
 import type { Store } from '../store/db.ts';
@@ -72,6 +70,34 @@ const SECTION_EVENT: Record<Exclude<Section, 'machines'>, string> = {
   clusters: 'cluster',
 };
 
+/** A machine as apply needs it: its entry already serialised (what the machines row stores). */
+export interface PreparedMachine {
+  name: string;
+  role: string;
+  zone: string | null;
+  profile: string | null;
+  macs: string[];
+  spec: string;
+}
+
+/**
+ * A validated inventory in the form that crosses from the validating process to the daemon:
+ * one string per machine instead of an object graph, which is several times cheaper to
+ * transfer and leaves little behind in the daemon's heap.
+ */
+export interface PreparedInventory {
+  sections: Sections;
+  machines: PreparedMachine[];
+}
+
+export function prepareInventory(inv: NormalizedInventory): PreparedInventory {
+  const { machines, ...sections } = inv;
+  return {
+    sections,
+    machines: machines.map((m) => ({ name: m.name, role: m.role, zone: m.zone ?? null, profile: m.profile ?? null, macs: m.macs, spec: JSON.stringify(m) })),
+  };
+}
+
 interface Row {
   id: number;
   name: string;
@@ -79,12 +105,79 @@ interface Row {
   state: string;
 }
 
+type Op =
+  | { op: 'add'; m: PreparedMachine }
+  | { op: 'restore'; m: PreparedMachine; row: Row }
+  | { op: 'change'; m: PreparedMachine; row: Row; fields: FieldChange[]; macsChanged: boolean }
+  | { op: 'respell'; m: PreparedMachine; row: Row }
+  | { op: 'retire'; row: Row };
+
+interface Plan {
+  diff: InventoryDiff;
+  ops: Op[];
+}
+
+/**
+ * What applying `inv` would change, and the row operations that do it. Machines are compared
+ * with their rows by the stored spec string; only when the strings differ is the entry
+ * compared key-order-blind, so that reordering keys in the file is not a change.
+ */
+export function planInventory(store: Store, inv: PreparedInventory): Plan {
+  const rows = new Map((store.db.prepare('SELECT id, name, spec, state FROM machines').all() as Row[]).map((r) => [r.name, r]));
+  const machines: SectionDiff = { added: [], removed: [], changed: [] };
+  const ops: Op[] = [];
+  const seen = new Set<string>();
+  for (const m of inv.machines) {
+    seen.add(m.name);
+    const row = rows.get(m.name);
+    if (!row) {
+      machines.added.push(m.name);
+      ops.push({ op: 'add', m });
+    } else if (row.state === 'retired') {
+      machines.added.push(m.name);
+      ops.push({ op: 'restore', m, row });
+    } else if (row.spec !== m.spec) {
+      const before = JSON.parse(row.spec) as Machine;
+      const after = JSON.parse(m.spec) as Machine;
+      if (canonicalJson(before) === canonicalJson(after)) {
+        ops.push({ op: 'respell', m, row });
+        continue;
+      }
+      const fields = fieldChanges(before, after);
+      machines.changed.push({ name: m.name, fields });
+      ops.push({ op: 'change', m, row, fields, macsChanged: canonicalJson(before.macs) !== canonicalJson(after.macs) });
+    }
+  }
+  for (const row of rows.values()) {
+    if (row.state === 'retired' || seen.has(row.name)) continue;
+    machines.removed.push(row.name);
+    ops.push({ op: 'retire', row });
+  }
+  const before = appliedSections(store);
+  const after = inv.sections;
+  return {
+    ops,
+    diff: {
+      machines,
+      profiles: diffNamed(before.profiles, after.profiles),
+      bootNetworks: diffNamed(before.networks.boot, after.networks.boot),
+      productionNetworks: diffNamed(before.networks.production, after.networks.production),
+      clusters: diffNamed(before.clusters, after.clusters),
+    },
+  };
+}
+
+/** Applies a normalised inventory (tests, benchmarks); the daemon applies prepared ones. */
 export function applyInventory(store: Store, inv: NormalizedInventory, meta: ApplyMeta): ApplySummary {
+  return applyPrepared(store, prepareInventory(inv), meta);
+}
+
+export function applyPrepared(store: Store, inv: PreparedInventory, meta: ApplyMeta): ApplySummary {
   return store.tx(() => {
     const db = store.db;
     const now = store.timestamp();
     const actor = meta.actor;
-    const rows = new Map((db.prepare('SELECT id, name, spec, state FROM machines').all() as Row[]).map((r) => [r.name, r]));
+    const { diff, ops } = planInventory(store, inv);
 
     const delMacs = db.prepare('DELETE FROM machine_macs WHERE machine_id = ?');
     const addMac = db.prepare('INSERT INTO machine_macs (mac, machine_id) VALUES (?, ?)');
@@ -97,66 +190,47 @@ export function applyInventory(store: Store, inv: NormalizedInventory, meta: App
     const insert = db.prepare(
       "INSERT INTO machines (spec, role, zone, profile, name, state, state_since, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'registered', ?, ?, ?)",
     );
-    const cols = (spec: string, m: Machine) => [spec, m.role, m.zone ?? null, m.profile ?? null] as const;
+    const cols = (m: PreparedMachine) => [m.spec, m.role, m.zone, m.profile] as const;
 
-    const machines: SectionDiff = { added: [], removed: [], changed: [] };
-    const seen = new Set<string>();
     // MACs are released before any are claimed, so a MAC may move between machines in one edit.
-    const claims: [number, Machine][] = [];
-    const later: (() => void)[] = [];
-    for (const m of inv.machines) {
-      seen.add(m.name);
-      const spec = JSON.stringify(m);
-      const row = rows.get(m.name);
-      if (!row) {
-        machines.added.push(m.name);
-        later.push(() => {
-          const id = Number(insert.run(...cols(spec, m), m.name, now, now, now).lastInsertRowid);
-          store.appendEvent({ actor, kind: 'machine.added', machineId: id, details: { role: m.role, zone: m.zone ?? null, macs: m.macs } });
-          claims.push([id, m]);
-        });
-      } else if (row.state === 'retired') {
-        // Back in the file after being retired: the same machine, its history continues.
-        machines.added.push(m.name);
-        restore.run(...cols(spec, m), now, now, row.id);
-        store.appendEvent({ actor, kind: 'machine.restored', machineId: row.id, details: { fields: fieldChanges(JSON.parse(row.spec), m) } });
-        claims.push([row.id, m]);
-      } else if (row.spec !== spec) {
-        const before = JSON.parse(row.spec) as Machine;
-        if (canonicalJson(before) === canonicalJson(m)) {
+    const claims: [number, PreparedMachine][] = [];
+    for (const o of ops) {
+      switch (o.op) {
+        case 'retire':
+          delMacs.run(o.row.id);
+          retire.run('removed from the inventory', now, now, now, o.row.id);
+          store.appendEvent({ actor, kind: 'machine.retired', machineId: o.row.id, details: { reason: 'removed from the inventory file', file: meta.file } });
+          break;
+        case 'change':
+          update.run(...cols(o.m), now, o.row.id);
+          if (o.macsChanged) {
+            delMacs.run(o.row.id);
+            claims.push([o.row.id, o.m]);
+          }
+          store.appendEvent({ actor, kind: 'machine.changed', machineId: o.row.id, details: { fields: o.fields } });
+          break;
+        case 'respell':
           // Same entry, keys written in another order: keep the new spelling for the fast path.
-          respell.run(spec, row.id);
-          continue;
-        }
-        const fields = fieldChanges(before, m);
-        machines.changed.push({ name: m.name, fields });
-        update.run(...cols(spec, m), now, row.id);
-        if (canonicalJson(before.macs) !== canonicalJson(m.macs)) {
-          delMacs.run(row.id);
-          claims.push([row.id, m]);
-        }
-        store.appendEvent({ actor, kind: 'machine.changed', machineId: row.id, details: { fields } });
+          respell.run(o.m.spec, o.row.id);
+          break;
+        case 'restore':
+          // Back in the file after being retired: the same machine, its history continues.
+          restore.run(...cols(o.m), now, now, o.row.id);
+          store.appendEvent({ actor, kind: 'machine.restored', machineId: o.row.id, details: { fields: fieldChanges(JSON.parse(o.row.spec), JSON.parse(o.m.spec)) } });
+          claims.push([o.row.id, o.m]);
+          break;
+        case 'add':
+          break;
       }
     }
-    for (const row of rows.values()) {
-      if (row.state === 'retired' || seen.has(row.name)) continue;
-      machines.removed.push(row.name);
-      delMacs.run(row.id);
-      retire.run('removed from the inventory', now, now, now, row.id);
-      store.appendEvent({ actor, kind: 'machine.retired', machineId: row.id, details: { reason: 'removed from the inventory file', file: meta.file } });
+    for (const o of ops) {
+      if (o.op !== 'add') continue;
+      const id = Number(insert.run(...cols(o.m), o.m.name, now, now, now).lastInsertRowid);
+      store.appendEvent({ actor, kind: 'machine.added', machineId: id, details: { role: o.m.role, zone: o.m.zone, macs: o.m.macs } });
+      claims.push([id, o.m]);
     }
-    for (const f of later) f();
     for (const [id, m] of claims) for (const mac of m.macs) addMac.run(mac, id);
 
-    const { machines: _, ...sections } = inv;
-    const before = appliedSections(store);
-    const diff: InventoryDiff = {
-      machines,
-      profiles: diffNamed(before.profiles, sections.profiles),
-      bootNetworks: diffNamed(before.networks.boot, sections.networks.boot),
-      productionNetworks: diffNamed(before.networks.production, sections.networks.production),
-      clusters: diffNamed(before.clusters, sections.clusters),
-    };
     for (const [section, prefix] of Object.entries(SECTION_EVENT) as [Exclude<Section, 'machines'>, string][]) {
       const d = diff[section];
       for (const name of d.added) store.appendEvent({ actor, kind: `${prefix}.added`, details: { name } });
@@ -168,7 +242,7 @@ export function applyInventory(store: Store, inv: NormalizedInventory, meta: App
       meta.file,
       meta.hash,
       now,
-      JSON.stringify(sections),
+      JSON.stringify(inv.sections),
     );
     store.appendEvent({
       actor,

@@ -1,17 +1,20 @@
 // Inventory validation in a short-lived child process; see validate-child.ts for why.
 import { fork } from 'node:child_process';
-import type { InventoryResult } from '../../inventory/validate.ts';
+import type { SourceError } from '../lib/yaml-source.ts';
+import type { PreparedInventory } from './apply.ts';
+
+export type PreparedResult = { ok: true; inventory: PreparedInventory } | { ok: false; errors: SourceError[] };
 
 const CHILD = new URL('./validate-child.ts', import.meta.url);
 // Far above what 10,000 machines take (under a second); a stuck child must not stall reloads.
 const TIMEOUT_MS = 120_000;
 
-export function validateOffThread(file: string, text: string): Promise<InventoryResult> {
+export function validateOffThread(file: string, text: string): Promise<PreparedResult> {
   return new Promise((resolve, reject) => {
     const child = fork(CHILD, [], { serialization: 'advanced', stdio: ['ignore', 'ignore', 'inherit', 'ipc'], timeout: TIMEOUT_MS });
-    let result: InventoryResult | undefined;
+    let result: PreparedResult | undefined;
     child.once('message', (r) => {
-      result = r as InventoryResult;
+      result = r as PreparedResult;
       child.disconnect();
     });
     child.once('error', reject);

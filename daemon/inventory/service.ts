@@ -7,7 +7,7 @@ import type { Counter } from 'prom-client';
 import { validateOffThread } from './offthread.ts';
 import { formatSourceError, type SourceError } from '../lib/yaml-source.ts';
 import type { Store } from '../store/db.ts';
-import { applyInventory, inventoryStatus, recordInventoryError, type ApplySummary } from './apply.ts';
+import { applyPrepared, inventoryStatus, recordInventoryError, type ApplySummary } from './apply.ts';
 
 export type ReloadOutcome =
   | { result: 'applied'; summary: ApplySummary }
@@ -46,7 +46,7 @@ export function inventoryService(store: Store, file: string, log: Logger, counte
       log.error({ file, errors: loaded.errors.slice(0, 20).map(formatSourceError), errorCount: loaded.errors.length }, 'inventory rejected; keeping the last good inventory');
       return { result: 'rejected', errors: loaded.errors };
     }
-    const summary = applyInventory(store, loaded.inventory, { file, hash, actor });
+    const summary = applyPrepared(store, loaded.inventory, { file, hash, actor });
     const counts = Object.fromEntries(Object.entries(summary.diff).map(([s, d]) => [s, `+${d.added.length} ~${d.changed.length} -${d.removed.length}`]));
     log.info({ file, reason, ms: Math.round(performance.now() - started), ...counts }, 'inventory applied');
     return { result: 'applied', summary };

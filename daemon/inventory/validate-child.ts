@@ -8,8 +8,10 @@ import { enableCompileCache } from 'node:module';
 // Before the validator's modules load: a fresh process per reload should not recompile them.
 enableCompileCache();
 const { loadInventory } = await import('../../inventory/validate.ts');
+const { prepareInventory } = await import('./apply.ts');
 
 process.once('message', (msg) => {
   const { file, text } = msg as { file: string; text: string };
-  process.send!(loadInventory(file, text));
+  const r = loadInventory(file, text);
+  process.send!(r.ok ? { ok: true, inventory: prepareInventory(r.inventory) } : r);
 });

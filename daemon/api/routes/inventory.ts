@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { diffInventories, sectionsOf } from '../../../inventory/diff.ts';
+import { sectionsOf } from '../../../inventory/diff.ts';
 import { validateOffThread } from '../../inventory/offthread.ts';
-import { appliedInventory, inventoryStatus } from '../../inventory/apply.ts';
+import { appliedInventory, inventoryStatus, planInventory } from '../../inventory/apply.ts';
 import type { ApiDeps } from '../app.ts';
 import { InventoryDiffView, InventoryView, SourceErrorView } from '../schemas.ts';
 
@@ -72,7 +72,7 @@ export const inventoryRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, {
     async (req) => {
       const loaded = await validateOffThread(req.body.file, req.body.content);
       if (!loaded.ok) return { valid: false, errors: loaded.errors };
-      return { valid: true, errors: [], diff: diffInventories(appliedInventory(store), loaded.inventory) };
+      return { valid: true, errors: [], diff: planInventory(store, loaded.inventory).diff };
     },
   );
 };
