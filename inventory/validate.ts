@@ -17,7 +17,9 @@ import {
   type Cidr,
   type Ip,
 } from '../daemon/lib/net.ts';
-import { InventorySchema, type Inventory, type NormalizedInventory } from './schema.ts';
+import type { Inventory, NormalizedInventory } from './schema.ts';
+// Generated from schema.ts (see schema-json.ts): loading TypeBox itself costs ~250 ms.
+import InventorySchema from './schema.json' with { type: 'json' };
 
 export type InventoryResult = { ok: true; inventory: NormalizedInventory } | { ok: false; errors: SourceError[] };
 

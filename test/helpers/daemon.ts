@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DAEMON_NODE_FLAGS } from '../../daemon/runtime.ts';
+import { DAEMON_ENV, DAEMON_NODE_FLAGS } from '../../daemon/runtime.ts';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = join(REPO, 'daemon/cli/ironbay.ts');
@@ -54,7 +54,10 @@ export class TestDaemon {
   }
 
   async start(timeoutMs = 20_000): Promise<void> {
-    this.proc = spawn(process.execPath, [...DAEMON_NODE_FLAGS, CLI, 'daemon', '--config', this.configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = spawn(process.execPath, [...DAEMON_NODE_FLAGS, CLI, 'daemon', '--config', this.configFile], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...DAEMON_ENV },
+    });
     this.exit = new Promise((resolve) => this.proc.once('exit', (code) => resolve(code)));
     let buf = '';
     this.proc.stdout!.on('data', (chunk: Buffer) => {

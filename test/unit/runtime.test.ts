@@ -5,11 +5,13 @@ test('the suite runs on the pinned Node.js 24 runtime, not the machine Node', ()
   assert.ok(process.versions.node.startsWith('24.'), `running on Node ${process.versions.node}`);
 });
 
-test('npm start runs the daemon with the same V8 flags as the systemd unit and the tests', async () => {
+test('npm start runs the daemon with the same V8 flags and environment as the systemd unit and the tests', async () => {
   const { readFileSync } = await import('node:fs');
-  const { DAEMON_NODE_FLAGS } = await import('../../daemon/runtime.ts');
+  const { DAEMON_ENV, DAEMON_NODE_FLAGS } = await import('../../daemon/runtime.ts');
+  const env = Object.entries(DAEMON_ENV).map(([k, v]) => `${k}=${v}`);
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } };
-  assert.equal(pkg.scripts.start, `node ${DAEMON_NODE_FLAGS.join(' ')} daemon/cli/ironbay.ts daemon`);
+  assert.equal(pkg.scripts.start, `${env.join(' ')} node ${DAEMON_NODE_FLAGS.join(' ')} daemon/cli/ironbay.ts daemon`);
   const unit = readFileSync(new URL('../../systemd/ironbay.service', import.meta.url), 'utf8');
   assert.match(unit, new RegExp(`^ExecStart=\\S+/node ${DAEMON_NODE_FLAGS.join(' ')} `, 'm'));
+  for (const e of env) assert.match(unit, new RegExp(`^Environment=${e}$`, 'm'));
 });
