@@ -46,9 +46,14 @@ export function inventoryService(store: Store, file: string, log: Logger, counte
       log.error({ file, errors: loaded.errors.slice(0, 20).map(formatSourceError), errorCount: loaded.errors.length }, 'inventory rejected; keeping the last good inventory');
       return { result: 'rejected', errors: loaded.errors };
     }
+    const validated = performance.now();
     const summary = applyPrepared(store, loaded.inventory, { file, hash, actor });
     const counts = Object.fromEntries(Object.entries(summary.diff).map(([s, d]) => [s, `+${d.added.length} ~${d.changed.length} -${d.removed.length}`]));
-    log.info({ file, reason, ms: Math.round(performance.now() - started), ...counts }, 'inventory applied');
+    const done = performance.now();
+    log.info(
+      { file, reason, ms: Math.round(done - started), validateMs: Math.round(validated - started), applyMs: Math.round(done - validated), ...counts },
+      'inventory applied',
+    );
     return { result: 'applied', summary };
   }
 
