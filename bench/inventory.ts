@@ -7,7 +7,6 @@
 // Prints a table and writes bench/out/inventory.json. Exits 0 even when a target is missed:
 // this is a measurement, not a test. Addresses are from 198.18.0.0/15 (RFC 2544, benchmark
 // networks), 100.64.0.0/10 (RFC 6598) and 2001:db8::/32 (RFC 3849) only.
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -17,6 +16,7 @@ import { applyInventory } from '../daemon/inventory/apply.ts';
 import { Store } from '../daemon/store/db.ts';
 import { loadInventory } from '../inventory/validate.ts';
 import { TestDaemon, type LogLine } from '../test/helpers/daemon.ts';
+import { run } from '../test/helpers/run.ts';
 import { DEFAULT_MACHINES, editedMachineIndex, generateInventory, PRIVATE_RANGE } from './generate-inventory.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -86,19 +86,6 @@ function progress(msg: string): void {
 
 function runCliTimed(args: string[]): Promise<{ ms: number; code: number | null; stdout: string; stderr: string }> {
   return run(NODE, [CLI, ...args]);
-}
-
-function run(cmd: string, args: string[]): Promise<{ ms: number; code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ ms: performance.now() - t0, code, stdout, stderr }));
-  });
 }
 
 function load(file: string, text: string): { ms: number; inventory: ReturnType<typeof loadOk> } {

@@ -7,6 +7,7 @@ import { locateConfig } from '../config/locate.ts';
 import { IronbayError } from '../errors.ts';
 import { formatSourceError, type SourceError } from '../lib/yaml-source.ts';
 import type { ConfigResult } from '../config/load.ts';
+import type { EventRow } from '../store/db.ts';
 import type { ApiClient } from './client.ts';
 import { printDiff, printEvent, printMachine } from './render.ts';
 import { table } from './table.ts';
@@ -204,14 +205,8 @@ export interface MachineOut {
   spec: { production?: { address?: string }; bmc?: { driver: string; address: string }; bootAddress?: string; labels?: Record<string, string> };
   retiredAt: string | null;
 }
-export interface EventOut {
-  id: number;
-  time: string;
-  actor: string;
-  machine: string | null;
-  kind: string;
-  details: Record<string, unknown>;
-}
+/** The API's event view is the store's event row. */
+export type EventOut = EventRow;
 
 async function followEvents(path: string, print: (e: EventOut) => void): Promise<void> {
   const res = await (await client()).fetch('GET', path);

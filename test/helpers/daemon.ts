@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DAEMON_ENV, DAEMON_NODE_FLAGS } from '../../daemon/runtime.ts';
+import { run, type RunResult } from './run.ts';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = join(REPO, 'daemon/cli/ironbay.ts');
@@ -126,25 +127,12 @@ export class TestDaemon {
   }
 }
 
-export interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type CliResult = RunResult;
 
-/** Runs the `ironbay` CLI on the pinned runtime. */
+/** Runs the `ironbay` CLI on the pinned runtime, without the caller's IRONBAY_* settings. */
 export function runCli(args: string[], env: Record<string, string | undefined> = {}, input?: string): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [CLI, ...args], {
-      env: { ...process.env, IRONBAY_URL: undefined, IRONBAY_TOKEN: undefined, IRONBAY_CONFIG: undefined, ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code, stdout, stderr }));
-    p.stdin.end(input ?? '');
+  return run(process.execPath, [CLI, ...args], {
+    env: { IRONBAY_URL: undefined, IRONBAY_TOKEN: undefined, IRONBAY_CONFIG: undefined, ...env },
+    ...(input !== undefined && { input }),
   });
 }

@@ -11,6 +11,7 @@ import { after, before, test } from 'node:test';
 import { parseConfig } from '../../daemon/config/load.ts';
 import { DAEMON_NODE_FLAGS } from '../../daemon/runtime.ts';
 import { REPO } from '../helpers/daemon.ts';
+import { run as runIn, type RunOptions, type RunResult } from '../helpers/run.ts';
 
 const INSTALL_SH = join(REPO, 'systemd/install.sh');
 const UNIT_SRC = join(REPO, 'systemd/ironbay.service');
@@ -35,22 +36,11 @@ after(() => {
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Run = RunResult;
 
-function run(cmd: string, args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { cwd: opts.cwd ?? '/', env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<Run> {
+  // From / unless told otherwise: nothing here may depend on the checkout being the cwd.
+  return runIn(cmd, args, { cwd: '/', ...opts });
 }
 
 const show = (r: Run): string => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
