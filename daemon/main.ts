@@ -62,9 +62,8 @@ export async function runDaemon(config: Readonly<Config>, configFile: string): P
       force.unref();
       watcher.close();
       process.off('SIGHUP', onHup);
-      app
-        .close()
-        .catch((err: unknown) => log.error({ err }, 'error while closing the API'))
+      Promise.all([app.close(), inventory.close()])
+        .catch((err: unknown) => log.error({ err }, 'error while closing'))
         .finally(() => {
           store.close();
           log.info('stopped');

@@ -16,11 +16,14 @@ export type ReloadOutcome =
 
 export interface InventoryService {
   reload(reason: string): Promise<ReloadOutcome>;
+  /** Waits for a reload under way; one that is still validating when the store closes is not applied. */
+  close(): Promise<void>;
 }
 
 export function inventoryService(store: Store, file: string, log: Logger, counter?: Counter<'result'>): InventoryService {
   // Reloads are serialised: a change event arriving during an apply queues one more reload.
   let chain: Promise<unknown> = Promise.resolve();
+  let closed = false;
 
   async function reloadNow(reason: string): Promise<ReloadOutcome> {
     const actor = `inventory:${reason}`;
@@ -46,6 +49,10 @@ export function inventoryService(store: Store, file: string, log: Logger, counte
       log.error({ file, errors: loaded.errors.slice(0, 20).map(formatSourceError), errorCount: loaded.errors.length }, 'inventory rejected; keeping the last good inventory');
       return { result: 'rejected', errors: loaded.errors };
     }
+    if (closed) {
+      log.warn({ file, reason }, 'daemon stopping; the edit was validated but not applied');
+      return { result: 'unchanged' };
+    }
     const validated = performance.now();
     const summary = applyPrepared(store, loaded.inventory, { file, hash, actor });
     const counts = Object.fromEntries(Object.entries(summary.diff).map(([s, d]) => [s, `+${d.added.length} ~${d.changed.length} -${d.removed.length}`]));
@@ -66,6 +73,10 @@ export function inventoryService(store: Store, file: string, log: Logger, counte
       });
       chain = next.catch(() => undefined);
       return next;
+    },
+    async close() {
+      closed = true;
+      await chain;
     },
   };
 }
