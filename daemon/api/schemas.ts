@@ -11,6 +11,10 @@ export const ErrorBody = Type.Object({
 });
 export type ErrorBody = Static<typeof ErrorBody>;
 
+/** A yes/no query parameter as people and scripts write it: `?follow=1`, `?follow=true`. */
+export const QueryFlag = (description?: string) => Type.Optional(Type.Enum(['1', 'true', '0', 'false'], description ? { description } : {}));
+export const flagOn = (v: string | undefined): boolean => v === '1' || v === 'true';
+
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 
 export const MachineView = Type.Object({

@@ -138,7 +138,7 @@ describe('daemon process', () => {
     await reader.cancel();
 
     const lastId = got.at(-1)!.id;
-    const resumed = await fetch(`${d.url}/api/v1/events?follow=true`, { headers: { authorization: `Bearer ${d.token}`, 'last-event-id': String(lastId - 1) } });
+    const resumed = await fetch(`${d.url}/api/v1/events?follow=1`, { headers: { authorization: `Bearer ${d.token}`, 'last-event-id': String(lastId - 1) } });
     const r2 = resumed.body!.getReader() as ReadableStreamDefaultReader<Uint8Array>;
     const first = new TextDecoder().decode((await r2.read()).value);
     assert.match(first, new RegExp(`^id: ${lastId}\\n`));

@@ -138,6 +138,13 @@ describe('API', () => {
       t.store.db.prepare("UPDATE machines SET observed = '{}' WHERE name = 'w-000'").run();
     });
 
+    test('yes/no query flags take 1/0 and true/false, and refuse anything else', async () => {
+      for (const [v, status] of [['1', 200], ['true', 200], ['0', 200], ['false', 200], ['yes', 400]] as const) {
+        const r = await t.app.inject({ method: 'GET', url: `/api/v1/machines?includeRetired=${v}`, headers: auth(t.tokens.viewer) });
+        assert.equal(r.statusCode, status, v);
+      }
+    });
+
     test('filters by zone and state', async () => {
       const r = await t.app.inject({ method: 'GET', url: '/api/v1/machines?zone=zone-b', headers: auth(t.tokens.viewer) });
       assert.deepEqual(r.json<{ machines: { name: string }[] }>().machines.map((m) => m.name), ['w-001']);

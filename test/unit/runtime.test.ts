@@ -15,3 +15,16 @@ test('npm start runs the daemon with the same V8 flags and environment as the sy
   assert.match(unit, new RegExp(`^ExecStart=\\S+/node ${DAEMON_NODE_FLAGS.join(' ')} `, 'm'));
   for (const e of env) assert.match(unit, new RegExp(`^Environment=${e}$`, 'm'));
 });
+
+test('`npx ironbay` works from a checkout and runs the CLI on the pinned runtime', async () => {
+  const { run } = await import('../helpers/run.ts');
+  const { REPO } = await import('../helpers/daemon.ts');
+  const { readFileSync } = await import('node:fs');
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const r = await run('npx', ['--no-install', 'ironbay', '--version'], { cwd: REPO });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), pkg.version);
+  // The bin's `#!/usr/bin/env node` must find the pinned node first on npx's PATH.
+  const which = await run('npx', ['--no-install', '-c', 'node --version'], { cwd: REPO });
+  assert.match(which.stdout.trim(), /^v24\./);
+});

@@ -3,7 +3,7 @@ import type { ServerResponse } from 'node:http';
 import { Type } from 'typebox';
 import { listEvents, MAX_EVENT_PAGE, type EventFilter } from '../../store/events.ts';
 import type { ApiDeps } from '../app.ts';
-import { EventView } from '../schemas.ts';
+import { EventView, flagOn, QueryFlag } from '../schemas.ts';
 
 const HEARTBEAT_MS = 15_000;
 
@@ -27,7 +27,7 @@ export const eventRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { sto
           actor: Type.Optional(Type.String()),
           after: Type.Optional(Type.Integer({ minimum: 0, description: 'only events with a greater id' })),
           limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_EVENT_PAGE })),
-          follow: Type.Optional(Type.Boolean()),
+          follow: QueryFlag('stream events as they are committed (text/event-stream)'),
         }),
         response: { 200: Type.Object({ events: Type.Array(EventView) }) },
       },
@@ -42,7 +42,7 @@ export const eventRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { sto
       };
       const resume = Number(req.headers['last-event-id']);
       const after = Number.isInteger(resume) && resume >= 0 ? resume : q.after;
-      if (!follow) return { events: listEvents(store, { ...filter, ...(after !== undefined && { after }) }) };
+      if (!flagOn(follow)) return { events: listEvents(store, { ...filter, ...(after !== undefined && { after }) }) };
 
       reply.hijack();
       const raw = reply.raw;

@@ -4,7 +4,7 @@ import { sectionsOf } from '../../../inventory/diff.ts';
 import { validateOffThread } from '../../inventory/offthread.ts';
 import { appliedInventory, inventoryStatus, planInventory } from '../../inventory/apply.ts';
 import type { ApiDeps } from '../app.ts';
-import { InventoryDiffView, InventoryView, SourceErrorView } from '../schemas.ts';
+import { flagOn, InventoryDiffView, InventoryView, QueryFlag, SourceErrorView } from '../schemas.ts';
 
 // A 10,000-machine inventory is ~3 MB of YAML; leave room above that.
 const MAX_INVENTORY_BYTES = 32 * 1024 * 1024;
@@ -17,7 +17,7 @@ export const inventoryRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, {
       schema: {
         tags: ['inventory'],
         description: 'The last applied inventory and the last rejected edit, if the newest edit was rejected.',
-        querystring: Type.Object({ document: Type.Optional(Type.Boolean({ description: 'include the applied, normalised document' })) }),
+        querystring: Type.Object({ document: QueryFlag('include the applied, normalised document') }),
         response: { 200: InventoryView },
       },
     },
@@ -32,7 +32,7 @@ export const inventoryRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, {
         counts: counts as { machines: number; profiles: number; bootNetworks: number; productionNetworks: number; clusters: number },
         lastError: s.lastError,
         lastErrorAt: s.lastErrorAt,
-        ...(req.query.document && { document: doc }),
+        ...(flagOn(req.query.document) && { document: doc }),
       };
     },
   );

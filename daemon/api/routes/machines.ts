@@ -4,7 +4,7 @@ import { Type } from 'typebox';
 import { IronbayError } from '../../errors.ts';
 import { getMachine, listMachinesJson, MACHINE_STATES, machinesVersion, type MachineRecord } from '../../store/machines.ts';
 import type { ApiDeps } from '../app.ts';
-import { ErrorBody, MachineView } from '../schemas.ts';
+import { ErrorBody, flagOn, MachineView, QueryFlag } from '../schemas.ts';
 
 export function machineView(m: MachineRecord): MachineView {
   return {
@@ -41,7 +41,7 @@ export const machineRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { s
           state: Type.Optional(Type.Enum([...MACHINE_STATES])),
           role: Type.Optional(Type.String()),
           zone: Type.Optional(Type.String()),
-          includeRetired: Type.Optional(Type.Boolean()),
+          includeRetired: QueryFlag('include retired machines'),
         }),
         response: { 200: Type.Object({ machines: Type.Array(MachineView) }), 304: Type.Null({ description: 'unchanged since the ETag sent in If-None-Match' }) },
       },
@@ -52,7 +52,7 @@ export const machineRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { s
         ...(q.state && { state: q.state }),
         ...(q.role && { role: q.role }),
         ...(q.zone && { zone: q.zone }),
-        ...(q.includeRetired && { includeRetired: true }),
+        ...(flagOn(q.includeRetired) && { includeRetired: true }),
       };
       const key = JSON.stringify(filter);
       const version = machinesVersion(store);
