@@ -24,6 +24,15 @@ export function createMetrics(store: Store): Metrics {
       for (const s of MACHINE_STATES) this.set({ state: s }, counts[s] ?? 0);
     },
   });
+  new Gauge({
+    name: 'ironbay_inventory_rejected',
+    help: '1 while the newest inventory edit is rejected (the previous one keeps running), else 0',
+    registers: [registry],
+    collect() {
+      const row = store.db.prepare('SELECT last_error IS NOT NULL AS rejected FROM inventory_state WHERE id = 1').get() as { rejected: number };
+      this.set(row.rejected);
+    },
+  });
   return {
     registry,
     inventoryReloads: new Counter({

@@ -15,7 +15,8 @@ export type ReloadOutcome =
   | { result: 'rejected'; errors: SourceError[] };
 
 export interface InventoryService {
-  reload(reason: string): Promise<ReloadOutcome>;
+  /** `actor` is who events are attributed to; by default `inventory:REASON` (start, sighup, file-change). */
+  reload(reason: string, actor?: string): Promise<ReloadOutcome>;
   /** Waits for a reload under way; one that is still validating when the store closes is not applied. */
   close(): Promise<void>;
 }
@@ -25,8 +26,7 @@ export function inventoryService(store: Store, file: string, log: Logger, counte
   let chain: Promise<unknown> = Promise.resolve();
   let closed = false;
 
-  async function reloadNow(reason: string): Promise<ReloadOutcome> {
-    const actor = `inventory:${reason}`;
+  async function reloadNow(reason: string, actor: string): Promise<ReloadOutcome> {
     let bytes: Buffer;
     try {
       bytes = await readFile(file);
@@ -65,9 +65,9 @@ export function inventoryService(store: Store, file: string, log: Logger, counte
   }
 
   return {
-    reload(reason) {
+    reload(reason, actor = `inventory:${reason}`) {
       const next = chain.then(async () => {
-        const outcome = await reloadNow(reason);
+        const outcome = await reloadNow(reason, actor);
         counter?.inc({ result: outcome.result });
         return outcome;
       });

@@ -219,8 +219,10 @@ describe('API', () => {
       assert.equal(inv.counts.machines, 3);
       assert.match(inv.lastError[0]!.message, /must be one of/);
       assert.deepEqual(t.store.db.prepare('SELECT count(*) AS n FROM machines').get(), before);
-      const rejected = (await t.app.inject({ method: 'GET', url: '/api/v1/events?kind=inventory.rejected', headers: auth(t.tokens.viewer) })).json<{ events: unknown[] }>();
+      const rejected = (await t.app.inject({ method: 'GET', url: '/api/v1/events?kind=inventory.rejected', headers: auth(t.tokens.viewer) })).json<{ events: { actor: string }[] }>();
       assert.equal(rejected.events.length, 1);
+      assert.equal(rejected.events[0]!.actor, 'token:test-operator', 'a reload through the API is attributed to its token');
+      assert.match((await t.app.inject({ method: 'GET', url: '/metrics' })).body, /^ironbay_inventory_rejected 1$/m);
 
       t.writeInventory(smallInventory(3));
       const fixed = await t.app.inject({ method: 'POST', url: '/api/v1/inventory/reload', headers: auth(t.tokens.operator), payload: {} });
@@ -228,6 +230,7 @@ describe('API', () => {
       assert.equal(fixed.json<{ result: string }>().result, 'applied');
       const inv2 = (await t.app.inject({ method: 'GET', url: '/api/v1/inventory', headers: auth(t.tokens.viewer) })).json<{ lastError: unknown }>();
       assert.equal(inv2.lastError, null);
+      assert.match((await t.app.inject({ method: 'GET', url: '/metrics' })).body, /^ironbay_inventory_rejected 0$/m);
     });
   });
 

@@ -3,6 +3,7 @@ import { Type } from 'typebox';
 import { sectionsOf } from '../../../inventory/diff.ts';
 import { validateOffThread } from '../../inventory/offthread.ts';
 import { appliedInventory, inventoryStatus, planInventory } from '../../inventory/apply.ts';
+import { actorOf } from '../auth.ts';
 import type { ApiDeps } from '../app.ts';
 import { flagOn, InventoryDiffView, InventoryView, QueryFlag, SourceErrorView } from '../schemas.ts';
 
@@ -49,8 +50,8 @@ export const inventoryRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, {
         },
       },
     },
-    async () => {
-      const r = await inventory.reload('api');
+    async (req) => {
+      const r = await inventory.reload('api', actorOf(req));
       if (r.result === 'rejected') return { result: r.result, errors: r.errors };
       if (r.result === 'applied') return { result: r.result, diff: r.summary.diff };
       return { result: r.result };
