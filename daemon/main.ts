@@ -21,20 +21,23 @@ export async function runDaemon(config: Readonly<Config>, configFile: string): P
   ensureBootstrapToken(store, config.dataDir, log);
   const metrics = createMetrics(store);
   const inventory = inventoryService(store, config.inventory, log.child({ mod: 'inventory' }), metrics.inventoryReloads);
-  await inventory.reload('start');
+  // A reload that fails for a reason other than the file (the validating process crashed)
+  // is logged; the last applied inventory keeps running.
+  const reload = (reason: string): Promise<unknown> => inventory.reload(reason).catch((err: unknown) => log.error({ err, reason }, 'inventory reload failed'));
+  // Watch before the first read, so that an edit made while the daemon starts is not missed.
+  const watcher = watchFile(
+    config.inventory,
+    config.inventoryReload.debounceMs,
+    () => void reload('file-change'),
+    (err) => log.error({ err, file: config.inventory }, 'cannot watch the inventory file; reload with SIGHUP'),
+  );
+  const onHup = (): void => void reload('sighup');
+  process.on('SIGHUP', onHup);
+  await reload('start');
 
   const lifecycle = { stopping: false };
   const app = await buildApp({ config, store, metrics, inventory, log, lifecycle });
   const url = await app.listen({ host: config.api.listen, port: config.api.port });
-
-  const watcher = watchFile(
-    config.inventory,
-    config.inventoryReload.debounceMs,
-    () => void inventory.reload('file-change').catch((err: unknown) => log.error({ err }, 'inventory reload failed')),
-    (err) => log.error({ err, file: config.inventory }, 'cannot watch the inventory file; reload with SIGHUP'),
-  );
-  const onHup = (): void => void inventory.reload('sighup').catch((err: unknown) => log.error({ err }, 'inventory reload failed'));
-  process.on('SIGHUP', onHup);
 
   log.info(
     {

@@ -12,12 +12,19 @@ export interface FileWatch {
 export function watchFile(file: string, debounceMs: number, onChange: () => void, onError: (err: Error) => void): FileWatch {
   const name = basename(file);
   let timer: NodeJS.Timeout | undefined;
-  const watcher: FSWatcher = watch(dirname(file), { persistent: false }, (_event, changed) => {
-    // Some platforms omit the name; then any change in the directory counts.
-    if (changed !== null && changed !== name) return;
-    clearTimeout(timer);
-    timer = setTimeout(onChange, debounceMs);
-  });
+  let watcher: FSWatcher;
+  try {
+    watcher = watch(dirname(file), { persistent: false }, (_event, changed) => {
+      // Some platforms omit the name; then any change in the directory counts.
+      if (changed !== null && changed !== name) return;
+      clearTimeout(timer);
+      timer = setTimeout(onChange, debounceMs);
+    });
+  } catch (err) {
+    // The directory does not exist (yet): reloads still work on SIGHUP and through the API.
+    onError(err as Error);
+    return { close() {} };
+  }
   watcher.on('error', onError);
   return {
     close() {

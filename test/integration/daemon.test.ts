@@ -1,7 +1,7 @@
 // The real daemon as a process: start, inventory reloads (file change, rename-save, SIGHUP),
 // rejected edits, retirement, SSE follow, the CLI against it, and a clean stop.
 import assert from 'node:assert/strict';
-import { renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { smallInventory } from '../helpers/app.ts';
@@ -232,3 +232,20 @@ async function closedPort(): Promise<number> {
   await new Promise<void>((resolve) => srv.close(() => resolve()));
   return port;
 }
+
+test('a missing inventory is a rejected inventory, not a crash: the daemon serves and says why', async () => {
+  const d = new TestDaemon({ inventory: smallInventory(1) });
+  // Point the config at a file in a directory that does not exist.
+  const missing = `${d.dir}/nowhere/inventory.yaml`;
+  writeFileSync(d.configFile, readFileSync(d.configFile, 'utf8').replace(d.inventoryFile, missing));
+  try {
+    await d.start();
+    const inv = (await d.api<{ lastError: { message: string }[] }>('GET', '/api/v1/inventory')).body;
+    assert.match(inv.lastError[0]!.message, /cannot read the inventory: ENOENT/);
+    assert.ok(d.logs.some((l) => l.msg === 'cannot watch the inventory file; reload with SIGHUP'));
+    assert.equal((await d.api<{ machines: unknown[] }>('GET', '/api/v1/machines')).body.machines.length, 0);
+    assert.equal(await d.stop(), 0);
+  } finally {
+    d.cleanup();
+  }
+});
