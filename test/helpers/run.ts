@@ -13,20 +13,24 @@ export interface RunResult {
 export interface RunOptions {
   env?: Record<string, string | undefined>;
   cwd?: string;
-  /** Written to stdin, which is then closed; without it stdin is empty. */
+  /** Written to stdin, which is then closed; without it stdin is /dev/null. */
   input?: string;
 }
 
 export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const p = spawn(cmd, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const p = spawn(cmd, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    p.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    p.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+    p.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
     p.on('error', reject);
     p.on('close', (code) => resolve({ code, stdout, stderr, ms: performance.now() - t0 }));
-    p.stdin.end(opts.input ?? '');
+    if (opts.input !== undefined) {
+      // A program may exit without reading its input; that is its answer, not an error here.
+      p.stdin!.on('error', () => undefined);
+      p.stdin!.end(opts.input);
+    }
   });
 }
