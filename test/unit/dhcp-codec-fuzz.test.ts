@@ -11,20 +11,13 @@ import { decodeClientId, decodeIpList, decodeMessageType } from '../../daemon/dh
 import type { Parsed } from '../../daemon/dhcp/codec/suboptions.ts';
 import { decodeUserClass } from '../../daemon/dhcp/codec/user-class.ts';
 import { fixture, fixtureNames } from '../fixtures/dhcp/fixtures.ts';
+import { mulberry32 } from '../helpers/prng.ts';
 
 const SEED = 0x1b0075;
 const ITERATIONS = 20_000;
 
-/** mulberry32: small, fast, and the same sequence on every run and machine. */
 function prng(seed: number): { int: (n: number) => number; bytes: (n: number) => Uint8Array; pick: <T>(xs: readonly T[]) => T } {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const int = (n: number): number => Math.floor(next() * n);
   return {
     int,

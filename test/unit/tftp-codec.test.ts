@@ -12,6 +12,7 @@ import {
   type Packet,
 } from '../../daemon/tftp/codec/index.ts';
 import { FIXTURES, fixture, udpDatagrams } from '../fixtures/tftp/fixtures.ts';
+import { mulberry32 } from '../helpers/prng.ts';
 
 /** Bytes from parts: a string is its Latin-1 bytes, a number array is raw bytes. */
 function bytes(...parts: (string | ArrayLike<number>)[]): Uint8Array {
@@ -33,17 +34,7 @@ function decoded(buf: Uint8Array): Packet {
 
 const opts = (...pairs: [string, string][]): { name: string; value: string }[] => pairs.map(([name, value]) => ({ name, value }));
 
-/** A seeded PRNG (mulberry32), so a fuzz failure is reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = mulberry32;
 
 describe('TFTP codec: captured packets', () => {
   test('every .bin fixture is the datagram its table entry names in the capture', () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ReadTransfer, wireBlock, type Outgoing, type SenderConfig, type Step } from '../../daemon/tftp/transfer.ts';
+import { mulberry32 } from '../helpers/prng.ts';
 
 const base: SenderConfig = { size: 700, blksize: 512, windowsize: 1, oack: false, timeoutMs: 1000, maxTimeoutMs: 8000, maxRetries: 4 };
 const make = (c: Partial<SenderConfig> = {}): ReadTransfer => new ReadTransfer({ ...base, ...c });
@@ -270,17 +271,7 @@ describe('ReadTransfer: block numbers roll over from 65535 to 0', () => {
 });
 
 describe('ReadTransfer: simulated lossy network (seeded)', () => {
-  /** mulberry32 */
-  function prng(seed: number): () => number {
-    let a = seed >>> 0;
-    return () => {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
+  const prng = mulberry32;
 
   /** 'once': a sequence error is reported once per position, as U-Boot does; 'every': for
    *  every out-of-order block (the chattiest client RFC 7440 allows). */
