@@ -55,10 +55,3 @@ export function listEvents(store: Store, f: EventFilter = {}): EventRow[] {
   const rows = (store.db.prepare(sql).all(...args) as Row[]).map((r) => ({ ...r, details: JSON.parse(r.details) as Record<string, unknown> }));
   return order === 'DESC' ? rows.reverse() : rows;
 }
-
-export function getEvent(store: Store, id: number): EventRow | undefined {
-  const r = store.db
-    .prepare('SELECT e.id, e.time, e.actor, m.name AS machine, e.kind, e.details FROM events e LEFT JOIN machines m ON m.id = e.machine_id WHERE e.id = ?')
-    .get(id) as Row | undefined;
-  return r && { ...r, details: JSON.parse(r.details) as Record<string, unknown> };
-}

@@ -95,11 +95,6 @@ function where(f: MachineFilter): { sql: string; args: string[] } {
   return { sql: where.length ? `WHERE ${where.join(' AND ')}` : '', args };
 }
 
-export function listMachines(store: Store, f: MachineFilter = {}): MachineRecord[] {
-  const w = where(f);
-  return (store.db.prepare(`SELECT ${COLUMNS} FROM machines ${w.sql} ORDER BY name`).all(...w.args) as Row[]).map(fromRow);
-}
-
 const q = (s: string | null): string => (s === null ? 'null' : JSON.stringify(s));
 
 /** Changes whenever any machine row is written (maintained by triggers, see migrations). */
