@@ -76,4 +76,18 @@ export const migrations: readonly string[] = [
   );
   INSERT INTO inventory_state (id) VALUES (1);
   `,
+  // 2: DHCP leases. One row per address ever handed out (address is UNIQUE), so an address
+  // can never be held by two clients, whatever happens between a crash and a restart; a row
+  // is reassigned, never duplicated, when its lease has ended.
+  `
+  CREATE TABLE leases (
+    address     TEXT PRIMARY KEY,
+    mac         TEXT NOT NULL,
+    client_id   TEXT,                      -- option 61 as hex, when the client sent one
+    state       TEXT NOT NULL CHECK (state IN ('offered', 'bound', 'released', 'declined')),
+    expires_at  INTEGER NOT NULL,          -- unix ms; past it, an offered or bound lease is free again
+    updated_at  TEXT NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX leases_mac ON leases(mac);
+  `,
 ];
