@@ -9,6 +9,7 @@
 // A released or expired address goes back to its last client first (RFC 2131 §4.3.1: "the
 // client's previous address"), and to others only when the pool has nothing else.
 import { formatIp, parseIp } from '../lib/net.ts';
+import type { Statement } from 'better-sqlite3';
 import type { Store } from '../store/db.ts';
 
 /** An offer is kept for the client this long; clients REQUEST within a few seconds. */
@@ -34,9 +35,23 @@ const live = (r: Row, now: number): boolean => (r.state === 'offered' || r.state
 
 export class LeaseBook {
   private readonly store: Store;
+  // Prepared once: every DHCP request goes through these.
+  private readonly byAddress: Statement;
+  private readonly byMac: Statement;
+  private readonly all: Statement;
+  private readonly upsert: Statement;
 
   constructor(store: Store) {
     this.store = store;
+    const db = store.db;
+    this.byAddress = db.prepare('SELECT address, mac, state, expires_at FROM leases WHERE address = ?');
+    this.byMac = db.prepare('SELECT address, mac, state, expires_at FROM leases WHERE mac = ? ORDER BY expires_at DESC');
+    this.all = db.prepare('SELECT address, mac, state, expires_at FROM leases');
+    this.upsert = db.prepare(
+      'INSERT INTO leases (address, mac, client_id, state, expires_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) ' +
+        'ON CONFLICT (address) DO UPDATE SET mac = excluded.mac, client_id = coalesce(excluded.client_id, client_id), state = excluded.state, ' +
+        'expires_at = excluded.expires_at, updated_at = excluded.updated_at',
+    );
   }
 
   /**
@@ -90,23 +105,17 @@ export class LeaseBook {
 
   /** The live lease of `mac`, if any. */
   current(mac: string, now: number): { address: string; state: Row['state']; expiresAt: number } | undefined {
-    const rows = this.store.db.prepare('SELECT address, mac, state, expires_at FROM leases WHERE mac = ? ORDER BY expires_at DESC').all(mac) as Row[];
+    const rows = this.byMac.all(mac) as Row[];
     const r = rows.find((x) => x.state !== 'declined' && live(x, now));
     return r && { address: r.address, state: r.state, expiresAt: r.expires_at };
   }
 
   private row(address: string): Row | undefined {
-    return this.store.db.prepare('SELECT address, mac, state, expires_at FROM leases WHERE address = ?').get(address) as Row | undefined;
+    return this.byAddress.get(address) as Row | undefined;
   }
 
   private write(address: string, mac: string, state: Row['state'], expiresAt: number, now: number, clientId?: string): void {
-    this.store.db
-      .prepare(
-        'INSERT INTO leases (address, mac, client_id, state, expires_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) ' +
-          'ON CONFLICT (address) DO UPDATE SET mac = excluded.mac, client_id = coalesce(excluded.client_id, client_id), state = excluded.state, ' +
-          'expires_at = excluded.expires_at, updated_at = excluded.updated_at',
-      )
-      .run(address, mac, clientId ?? null, state, expiresAt, new Date(now).toISOString());
+    this.upsert.run(address, mac, clientId ?? null, state, expiresAt, new Date(now).toISOString());
   }
 
   private pick(mac: string, now: number, pool: Pool | undefined, requested: string | undefined): string | undefined {
@@ -117,7 +126,7 @@ export class LeaseBook {
       const v = parseIp(a)?.value;
       return v !== undefined && v >= lo && v <= hi;
     };
-    const rows = this.store.db.prepare('SELECT address, mac, state, expires_at FROM leases').all() as Row[];
+    const rows = this.all.all() as Row[];
     const taken = new Set(rows.filter((r) => live(r, now) && r.mac !== mac).map((r) => r.address));
     // 1. What this client holds or held last (its previous address), if still in the pool.
     const own = rows.filter((r) => r.mac === mac && r.state !== 'declined' && inPool(r.address)).sort((a, b) => b.expires_at - a.expires_at)[0];

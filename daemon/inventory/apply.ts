@@ -57,6 +57,13 @@ function appliedSections(store: Store): Sections {
   return JSON.parse(r.sections) as Sections;
 }
 
+/** How many entries each section of the running inventory has, without parsing machine specs. */
+export function inventoryCounts(store: Store): Record<Section, number> {
+  const s = appliedSections(store);
+  const machines = store.db.prepare("SELECT count(*) FROM machines WHERE state <> 'retired'").pluck().get() as number;
+  return { machines, profiles: s.profiles.length, bootNetworks: s.networks.boot.length, productionNetworks: s.networks.production.length, clusters: s.clusters.length };
+}
+
 /** The running inventory, rebuilt from the store (machines in name order). */
 export function appliedInventory(store: Store): NormalizedInventory {
   const specs = store.db.prepare("SELECT spec FROM machines WHERE state <> 'retired' ORDER BY name").pluck().all() as string[];

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { sectionsOf } from '../../../inventory/diff.ts';
 import { validateOffThread } from '../../inventory/offthread.ts';
-import { appliedInventory, inventoryStatus, planInventory } from '../../inventory/apply.ts';
+import { appliedInventory, inventoryCounts, inventoryStatus, planInventory } from '../../inventory/apply.ts';
 import { actorOf } from '../auth.ts';
 import type { ApiDeps } from '../app.ts';
 import { flagOn, InventoryDiffView, InventoryView, QueryFlag, SourceErrorView } from '../schemas.ts';
@@ -24,8 +24,9 @@ export const inventoryRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, {
     },
     async (req) => {
       const s = inventoryStatus(store);
-      const doc = appliedInventory(store);
-      const counts = Object.fromEntries(Object.entries(sectionsOf(doc)).map(([k, v]) => [k, v.length]));
+      // The whole document (every machine's spec parsed) only when asked for; counts are cheap.
+      const doc = flagOn(req.query.document) ? appliedInventory(store) : undefined;
+      const counts = doc ? Object.fromEntries(Object.entries(sectionsOf(doc)).map(([k, v]) => [k, v.length])) : inventoryCounts(store);
       return {
         file: s.file,
         hash: s.hash,
@@ -33,7 +34,7 @@ export const inventoryRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, {
         counts: counts as { machines: number; profiles: number; bootNetworks: number; productionNetworks: number; clusters: number },
         lastError: s.lastError,
         lastErrorAt: s.lastErrorAt,
-        ...(flagOn(req.query.document) && { document: doc }),
+        ...(doc && { document: doc }),
       };
     },
   );
