@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { buildApp } from './api/app.ts';
+import { startBootPlane } from './boot-plane.ts';
 import type { Config } from './config/schema.ts';
 import { inventoryService } from './inventory/service.ts';
 import { watchFile } from './inventory/watch.ts';
@@ -35,6 +36,14 @@ export async function runDaemon(config: Readonly<Config>, configFile: string): P
   process.on('SIGHUP', onHup);
   await reload('start');
 
+  // The boot plane refuses to start rather than serve on the wrong interfaces: a boot
+  // interface that is missing or has no address stops the daemon with the reason.
+  const bootPlane = config.boot.interfaces.length
+    ? await startBootPlane(config, store, log, (o) => {
+        if (o.machine) log.info({ mac: o.mac, machine: o.machine.name, stage: o.stage, detail: o.detail }, 'boot stage');
+      })
+    : undefined;
+
   const lifecycle = { stopping: false };
   const app = await buildApp({ config, store, metrics, inventory, log, lifecycle });
   const url = await app.listen({ host: config.api.listen, port: config.api.port });
@@ -45,7 +54,9 @@ export async function runDaemon(config: Readonly<Config>, configFile: string): P
       config: configFile,
       dataDir: config.dataDir,
       inventory: config.inventory,
-      boot: config.boot.interfaces.length ? config.boot.interfaces : 'off: no boot interfaces configured, no DHCP/TFTP served',
+      boot: bootPlane
+        ? { interfaces: config.boot.interfaces, mode: config.boot.mode, advertise: bootPlane.advertise }
+        : 'off: no boot interfaces configured, no DHCP/TFTP served',
       pid: process.pid,
     },
     'ironbay started',
@@ -65,7 +76,7 @@ export async function runDaemon(config: Readonly<Config>, configFile: string): P
       force.unref();
       watcher.close();
       process.off('SIGHUP', onHup);
-      Promise.all([app.close(), inventory.close()])
+      Promise.all([app.close(), inventory.close(), bootPlane?.close()])
         .catch((err: unknown) => log.error({ err }, 'error while closing'))
         .finally(() => {
           store.close();

@@ -8,8 +8,13 @@
 //   any ─DECLINE→ declined (someone else answers ARP for it: quarantined DECLINE_QUARANTINE_MS)
 // A released or expired address goes back to its last client first (RFC 2131 §4.3.1: "the
 // client's previous address"), and to others only when the pool has nothing else.
-import { formatIp, parseIp } from '../lib/net.ts';
+//
+// The table is the truth; the book also keeps it in memory (the daemon is its only writer),
+// so that choosing a free address during a 10,000-client storm is a map lookup and a cursor
+// rather than a scan. Every write goes to both inside the caller's transaction; when a
+// transaction fails the caller calls reload() and memory is rebuilt from the table.
 import type { Statement } from 'better-sqlite3';
+import { fromIp4, ip4 } from '../lib/net.ts';
 import type { Store } from '../store/db.ts';
 
 /** An offer is kept for the client this long; clients REQUEST within a few seconds. */
@@ -36,33 +41,51 @@ const live = (r: Row, now: number): boolean => (r.state === 'offered' || r.state
 export class LeaseBook {
   private readonly store: Store;
   // Prepared once: every DHCP request goes through these.
-  private readonly byAddress: Statement;
-  private readonly byMac: Statement;
-  private readonly all: Statement;
   private readonly upsert: Statement;
+  private readonly all: Statement;
+  private rows = new Map<string, Row>();
+  /** Addresses each MAC holds or held, in no order. */
+  private byMac = new Map<string, string[]>();
+  /**
+   * Per pool, the next address never handed out: rows are never deleted, so every address
+   * below the cursor has a row and the cursor only moves up.
+   */
+  private cursors = new Map<string, number>();
 
   constructor(store: Store) {
     this.store = store;
     const db = store.db;
-    this.byAddress = db.prepare('SELECT address, mac, state, expires_at FROM leases WHERE address = ?');
-    this.byMac = db.prepare('SELECT address, mac, state, expires_at FROM leases WHERE mac = ? ORDER BY expires_at DESC');
     this.all = db.prepare('SELECT address, mac, state, expires_at FROM leases');
     this.upsert = db.prepare(
       'INSERT INTO leases (address, mac, client_id, state, expires_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) ' +
         'ON CONFLICT (address) DO UPDATE SET mac = excluded.mac, client_id = coalesce(excluded.client_id, client_id), state = excluded.state, ' +
         'expires_at = excluded.expires_at, updated_at = excluded.updated_at',
     );
+    this.reload();
+  }
+
+  /** Rebuilds memory from the table: at start, and after a transaction that rolled back. */
+  reload(): void {
+    this.rows = new Map();
+    this.byMac = new Map();
+    this.cursors = new Map();
+    for (const r of this.all.all() as Row[]) this.remember(r);
   }
 
   /**
    * An address to offer `mac`: its static address when it has one, else the address it holds
-   * or last held, else the lowest free pool address. Holds it for OFFER_HOLD_MS.
+   * or last held, else the lowest free pool address. Holds it for OFFER_HOLD_MS. `reserved`
+   * are addresses the pool must not hand out (other machines' static addresses, ours).
    */
-  offer(mac: string, now: number, opts: { staticAddress?: string; pool?: Pool; requested?: string; clientId?: string }): LeaseResult {
+  offer(
+    mac: string,
+    now: number,
+    opts: { staticAddress?: string; pool?: Pool; requested?: string; clientId?: string; reserved?: ReadonlySet<string> },
+  ): LeaseResult {
     return this.store.tx(() => {
-      const address = opts.staticAddress ?? this.pick(mac, now, opts.pool, opts.requested);
+      const address = opts.staticAddress ?? this.pick(mac, now, opts.pool, opts.requested, opts.reserved);
       if (!address) return { ok: false, reason: `the pool ${opts.pool ? `${opts.pool.start}-${opts.pool.end} ` : ''}has no free address` };
-      const held = this.row(address);
+      const held = this.rows.get(address);
       if (held && held.mac !== mac && live(held, now)) {
         return { ok: false, reason: `${address} is held by ${held.mac} until ${new Date(held.expires_at).toISOString()}` };
       }
@@ -76,7 +99,7 @@ export class LeaseBook {
   /** REQUEST: bind `address` to `mac` for `leaseMs`, or say why not (the server then NAKs). */
   commit(mac: string, address: string, leaseMs: number, now: number, clientId?: string): LeaseResult {
     return this.store.tx(() => {
-      const held = this.row(address);
+      const held = this.rows.get(address);
       if (held && held.mac !== mac && live(held, now)) return { ok: false, reason: `${address} is held by ${held.mac}` };
       this.write(address, mac, 'bound', now + leaseMs, now, clientId);
       return { ok: true, address };
@@ -86,8 +109,18 @@ export class LeaseBook {
   /** RELEASE: only the holder can release an address (RFC 2131 §4.4.6). */
   release(mac: string, address: string, now: number): boolean {
     return this.store.tx(() => {
-      const held = this.row(address);
+      const held = this.rows.get(address);
       if (held?.mac !== mac || held.state === 'declined') return false;
+      this.write(address, mac, 'released', now, now);
+      return true;
+    });
+  }
+
+  /** The client chose another server's offer: our hold on `address` for it ends now. */
+  withdraw(mac: string, address: string, now: number): boolean {
+    return this.store.tx(() => {
+      const held = this.rows.get(address);
+      if (held?.mac !== mac || held.state !== 'offered') return false;
       this.write(address, mac, 'released', now, now);
       return true;
     });
@@ -96,53 +129,84 @@ export class LeaseBook {
   /** DECLINE: the client found the address in use on the wire; keep it out of the pool for a while. */
   decline(mac: string, address: string, now: number): boolean {
     return this.store.tx(() => {
-      const held = this.row(address);
+      const held = this.rows.get(address);
       if (held && held.mac !== mac) return false;
       this.write(address, mac, 'declined', now + DECLINE_QUARANTINE_MS, now);
       return true;
     });
   }
 
-  /** The live lease of `mac`, if any. */
+  /** The live lease of `mac`, if any (the longest-lasting when it somehow has two). */
   current(mac: string, now: number): { address: string; state: Row['state']; expiresAt: number } | undefined {
-    const rows = this.byMac.all(mac) as Row[];
-    const r = rows.find((x) => x.state !== 'declined' && live(x, now));
-    return r && { address: r.address, state: r.state, expiresAt: r.expires_at };
+    let best: Row | undefined;
+    for (const a of this.byMac.get(mac) ?? []) {
+      const r = this.rows.get(a)!;
+      if (r.mac === mac && r.state !== 'declined' && live(r, now) && (!best || r.expires_at > best.expires_at)) best = r;
+    }
+    return best && { address: best.address, state: best.state, expiresAt: best.expires_at };
   }
 
-  private row(address: string): Row | undefined {
-    return this.byAddress.get(address) as Row | undefined;
+  /** Who holds `address` now, if anyone. */
+  holder(address: string, now: number): { mac: string; state: Row['state'] } | undefined {
+    const r = this.rows.get(address);
+    return r && live(r, now) ? { mac: r.mac, state: r.state } : undefined;
   }
 
   private write(address: string, mac: string, state: Row['state'], expiresAt: number, now: number, clientId?: string): void {
     this.upsert.run(address, mac, clientId ?? null, state, expiresAt, new Date(now).toISOString());
+    this.remember({ address, mac, state, expires_at: expiresAt });
   }
 
-  private pick(mac: string, now: number, pool: Pool | undefined, requested: string | undefined): string | undefined {
-    if (!pool) return undefined;
-    const lo = parseIp(pool.start)!.value;
-    const hi = parseIp(pool.end)!.value;
-    const inPool = (a: string): boolean => {
-      const v = parseIp(a)?.value;
-      return v !== undefined && v >= lo && v <= hi;
-    };
-    const rows = this.all.all() as Row[];
-    const taken = new Set(rows.filter((r) => live(r, now) && r.mac !== mac).map((r) => r.address));
-    // 1. What this client holds or held last (its previous address), if still in the pool.
-    const own = rows.filter((r) => r.mac === mac && r.state !== 'declined' && inPool(r.address)).sort((a, b) => b.expires_at - a.expires_at)[0];
-    if (own && !taken.has(own.address)) return own.address;
-    // 2. The address it asks for (option 50), when free and in the pool.
-    if (requested && inPool(requested) && !taken.has(requested) && !rows.some((r) => r.address === requested && r.state === 'declined' && live(r, now))) {
-      return requested;
+  private remember(r: Row): void {
+    const before = this.rows.get(r.address);
+    this.rows.set(r.address, r);
+    if (before?.mac === r.mac) return;
+    if (before) {
+      const list = this.byMac.get(before.mac);
+      const i = list?.indexOf(r.address) ?? -1;
+      if (list && i >= 0) list.splice(i, 1);
     }
+    const list = this.byMac.get(r.mac);
+    if (list) list.push(r.address);
+    else this.byMac.set(r.mac, [r.address]);
+  }
+
+  private pick(mac: string, now: number, pool: Pool | undefined, requested: string | undefined, reserved?: ReadonlySet<string>): string | undefined {
+    if (!pool) return undefined;
+    const lo = ip4(pool.start);
+    const hi = ip4(pool.end);
+    const inPool = (a: string): boolean => {
+      const v = ip4(a);
+      return v >= lo && v <= hi && !reserved?.has(a);
+    };
+    const free = (a: string): boolean => {
+      const r = this.rows.get(a);
+      return !r || !live(r, now) || (r.mac === mac && r.state !== 'declined');
+    };
+    // 1. What this client holds or held last (its previous address), if still in the pool.
+    let own: Row | undefined;
+    for (const a of this.byMac.get(mac) ?? []) {
+      const r = this.rows.get(a)!;
+      if (r.state !== 'declined' && inPool(a) && (!own || r.expires_at > own.expires_at)) own = r;
+    }
+    if (own && free(own.address)) return own.address;
+    // 2. The address it asks for (option 50), when free and in the pool.
+    if (requested && inPool(requested) && free(requested)) return requested;
     // 3. The lowest never-used address, then the least recently used ended one — so an
     //    address someone else held last is handed out as late as possible.
-    const used = new Map(rows.map((r) => [r.address, r]));
-    for (let v = lo; v <= hi; v++) {
-      const a = formatIp({ family: 4, value: v });
-      if (!used.has(a)) return a;
+    const key = `${pool.start}-${pool.end}`;
+    let v = Math.max(this.cursors.get(key) ?? lo, lo);
+    while (v <= hi && this.rows.has(fromIp4(v))) v++;
+    // The cursor stops at the first address without a row; reserved ones are stepped over
+    // without moving it, since a reservation can be lifted by an inventory edit.
+    this.cursors.set(key, v);
+    while (v <= hi && (this.rows.has(fromIp4(v)) || reserved?.has(fromIp4(v)))) v++;
+    if (v <= hi) return fromIp4(v);
+    let ended: Row | undefined;
+    for (const r of this.rows.values()) {
+      if (!live(r, now) && inPool(r.address) && (!ended || r.expires_at < ended.expires_at)) ended = r;
     }
-    const ended = rows.filter((r) => inPool(r.address) && !live(r, now)).sort((a, b) => a.expires_at - b.expires_at)[0];
     return ended?.address;
   }
 }
+

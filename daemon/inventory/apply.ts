@@ -48,7 +48,8 @@ export function inventoryStatus(store: Store): InventoryStatus {
   };
 }
 
-function appliedSections(store: Store): Sections {
+/** The applied networks, profiles and clusters (the small sections, kept as one JSON document). */
+export function appliedSections(store: Store): Sections {
   const r = store.db.prepare('SELECT sections FROM inventory_state WHERE id = 1').get() as { sections: string | null };
   if (!r.sections) {
     const { machines: _, ...empty } = emptyInventory();
@@ -117,7 +118,9 @@ type Op =
   | { op: 'restore'; m: PreparedMachine; row: Row }
   | { op: 'change'; m: PreparedMachine; row: Row; fields: FieldChange[]; macsChanged: boolean }
   | { op: 'respell'; m: PreparedMachine; row: Row }
-  | { op: 'retire'; row: Row };
+  | { op: 'retire'; row: Row }
+  /** A machine the DHCP server discovered by its MAC, now named in the file: the row becomes it. */
+  | { op: 'adopt'; m: PreparedMachine; row: Row };
 
 interface Plan {
   diff: InventoryDiff;
@@ -131,13 +134,25 @@ interface Plan {
  */
 export function planInventory(store: Store, inv: PreparedInventory): Plan {
   const rows = new Map((store.db.prepare('SELECT id, name, spec, state FROM machines').all() as Row[]).map((r) => [r.name, r]));
+  const discovered = new Map(
+    (
+      store.db
+        .prepare("SELECT mm.mac, m.id, m.name, m.spec, m.state FROM machine_macs mm JOIN machines m ON m.id = mm.machine_id WHERE m.state = 'discovered'")
+        .all() as (Row & { mac: string })[]
+    ).map((r) => [r.mac, r]),
+  );
   const machines: SectionDiff = { added: [], removed: [], changed: [] };
   const ops: Op[] = [];
   const seen = new Set<string>();
   for (const m of inv.machines) {
     seen.add(m.name);
     const row = rows.get(m.name);
-    if (!row) {
+    const found = row ? undefined : m.macs.map((mac) => discovered.get(mac)).find((r) => r !== undefined);
+    if (found) {
+      discovered.delete(m.macs.find((mac) => discovered.get(mac) === found)!);
+      machines.added.push(m.name);
+      ops.push({ op: 'adopt', m, row: found });
+    } else if (!row) {
       machines.added.push(m.name);
       ops.push({ op: 'add', m });
     } else if (row.state === 'retired') {
@@ -155,8 +170,10 @@ export function planInventory(store: Store, inv: PreparedInventory): Plan {
       ops.push({ op: 'change', m, row, fields, macsChanged: canonicalJson(before.macs) !== canonicalJson(after.macs) });
     }
   }
+  const adopted = new Set(ops.flatMap((o) => (o.op === 'adopt' ? [o.row.id] : [])));
   for (const row of rows.values()) {
-    if (row.state === 'retired' || seen.has(row.name)) continue;
+    // Discovered machines were never in the file: an edit does not retire them.
+    if (row.state === 'retired' || row.state === 'discovered' || seen.has(row.name) || adopted.has(row.id)) continue;
     machines.removed.push(row.name);
     ops.push({ op: 'retire', row });
   }
@@ -194,6 +211,9 @@ export function applyPrepared(store: Store, inv: PreparedInventory, meta: ApplyM
     const restore = db.prepare(
       "UPDATE machines SET spec = ?, role = ?, zone = ?, profile = ?, state = 'registered', state_reason = NULL, state_since = ?, retired_at = NULL, updated_at = ? WHERE id = ?",
     );
+    const adopt = db.prepare(
+      "UPDATE machines SET name = ?, spec = ?, role = ?, zone = ?, profile = ?, state = 'registered', state_reason = NULL, state_since = ?, updated_at = ? WHERE id = ?",
+    );
     const insert = db.prepare(
       "INSERT INTO machines (spec, role, zone, profile, name, state, state_since, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'registered', ?, ?, ?)",
     );
@@ -224,6 +244,13 @@ export function applyPrepared(store: Store, inv: PreparedInventory, meta: ApplyM
           // Back in the file after being retired: the same machine, its history continues.
           restore.run(...cols(o.m), now, now, o.row.id);
           store.appendEvent({ actor, kind: 'machine.restored', machineId: o.row.id, details: { fields: fieldChanges(JSON.parse(o.row.spec), JSON.parse(o.m.spec)) } });
+          claims.push([o.row.id, o.m]);
+          break;
+        case 'adopt':
+          // Same row, so the discovered machine's history (its DHCP sightings) stays with it.
+          delMacs.run(o.row.id);
+          adopt.run(o.m.name, ...cols(o.m), now, now, o.row.id);
+          store.appendEvent({ actor, kind: 'machine.registered', machineId: o.row.id, details: { from: o.row.name, macs: o.m.macs } });
           claims.push([o.row.id, o.m]);
           break;
         case 'add':

@@ -180,3 +180,13 @@ export function canonicalIp(text: string): string | undefined {
   const ip = parseIp(text);
   return ip ? formatIp(ip) : undefined;
 }
+
+/** A dotted quad as an unsigned 32-bit number; the caller has validated the text. Hot paths (DHCP) use these, not bigint. */
+export function ip4(text: string): number {
+  const p = text.split('.');
+  return ((Number(p[0]) << 24) >>> 0) + (Number(p[1]) << 16) + (Number(p[2]) << 8) + Number(p[3]);
+}
+
+export function fromIp4(v: number): string {
+  return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+}

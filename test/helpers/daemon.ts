@@ -24,6 +24,8 @@ export interface DaemonOptions {
   /** Reuse a directory (data + files) from an earlier run. */
   dir?: string;
   logLevel?: string;
+  /** Run the daemon inside this network namespace (boot-plane tests); the API is then reached through it. */
+  netns?: string;
 }
 
 export class TestDaemon {
@@ -31,6 +33,7 @@ export class TestDaemon {
   readonly configFile: string;
   readonly inventoryFile: string;
   readonly logs: LogLine[] = [];
+  readonly netns: string | undefined;
   proc!: ChildProcess;
   url = '';
   token = '';
@@ -41,6 +44,7 @@ export class TestDaemon {
     this.dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'ironbay-test-'));
     this.configFile = join(this.dir, 'ironbay.yaml');
     this.inventoryFile = join(this.dir, 'inventory.yaml');
+    this.netns = opts.netns;
     writeFileSync(this.inventoryFile, opts.inventory);
     writeFileSync(
       this.configFile,
@@ -55,7 +59,10 @@ export class TestDaemon {
   }
 
   async start(timeoutMs = 20_000): Promise<void> {
-    this.proc = spawn(process.execPath, [...DAEMON_NODE_FLAGS, CLI, 'daemon', '--config', this.configFile], {
+    const argv = [process.execPath, ...DAEMON_NODE_FLAGS, CLI, 'daemon', '--config', this.configFile];
+    // `ip netns exec` execs the daemon in place, so signals sent to proc reach the daemon itself.
+    if (this.netns) argv.unshift('ip', 'netns', 'exec', this.netns);
+    this.proc = spawn(argv[0]!, argv.slice(1), {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...DAEMON_ENV },
     });
@@ -105,6 +112,15 @@ export class TestDaemon {
     const headers: Record<string, string> = {};
     if (token) headers.authorization = `Bearer ${token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
+    if (this.netns) {
+      // The API listens on the namespace's loopback, which only a process inside reaches.
+      const args = ['netns', 'exec', this.netns, 'curl', '-sS', '-X', method, '-w', '\n%{http_code}', ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`])];
+      if (body !== undefined) args.push('--data-binary', JSON.stringify(body));
+      const r = await run('ip', [...args, this.url + path]);
+      const nl = r.stdout.lastIndexOf('\n');
+      const text = r.stdout.slice(0, nl);
+      return { status: Number(r.stdout.slice(nl + 1)), body: (text ? JSON.parse(text) : undefined) as T };
+    }
     const res = await fetch(this.url + path, { method, headers, ...(body !== undefined && { body: JSON.stringify(body) }) });
     const text = await res.text();
     return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
