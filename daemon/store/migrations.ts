@@ -90,4 +90,34 @@ export const migrations: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX leases_mac ON leases(mac);
   `,
+  // 3: network boots. A boot session is one rendered iPXE script (its id is the "boot id" in
+  // asset URLs and the kernel command line); it holds the SHA-256 of the phone-home token when
+  // the script boots a kernel. A token is good until a final report uses it or a newer boot of
+  // the machine supersedes it. Boot stages are the timeline (DHCP, TFTP, script, kernel,
+  // initrd, report) keyed by machine so that a machine's last boot is one index range.
+  // Times are unix milliseconds: stages arrive at boot-storm rates and are compared, not shown raw.
+  `
+  CREATE TABLE boot_sessions (
+    id          INTEGER PRIMARY KEY,
+    machine_id  INTEGER NOT NULL REFERENCES machines(id) ON DELETE CASCADE,
+    action      TEXT NOT NULL,             -- install, live, discovery, local-disk, hold
+    profile     TEXT,
+    token_hash  TEXT UNIQUE,               -- sha256 of the token, NULL when the script boots no kernel
+    created_at  INTEGER NOT NULL,
+    ended_at    INTEGER,
+    end_reason  TEXT CHECK (end_reason IN ('installed', 'failed', 'superseded')),
+    CHECK ((ended_at IS NULL) = (end_reason IS NULL))
+  );
+  CREATE INDEX boot_sessions_machine ON boot_sessions(machine_id, id);
+
+  CREATE TABLE boot_stages (
+    id          INTEGER PRIMARY KEY,
+    machine_id  INTEGER NOT NULL REFERENCES machines(id) ON DELETE CASCADE,
+    boot_id     INTEGER,                   -- boot_sessions.id when the stage belongs to a known boot; no FK so old sessions can be pruned
+    stage       TEXT NOT NULL,
+    detail      TEXT,
+    at          INTEGER NOT NULL
+  );
+  CREATE INDEX boot_stages_machine ON boot_stages(machine_id, id);
+  `,
 ];

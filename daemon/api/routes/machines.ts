@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import { bootSession } from '../../boot/sessions.ts';
+import { bootTimeline } from '../../boot/timeline.ts';
 import { IronbayError } from '../../errors.ts';
 import { getMachine, listMachinesJson, MACHINE_STATES, machinesVersion, type MachineRecord } from '../../store/machines.ts';
 import type { ApiDeps } from '../app.ts';
@@ -23,6 +25,35 @@ export function machineView(m: MachineRecord): MachineView {
     retiredAt: m.retiredAt,
   };
 }
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+
+/** A machine's last network boot: its session and every stage seen, oldest first. */
+export const BootTimelineView = Type.Object({
+  machine: Type.String(),
+  bootId: Nullable(Type.Integer({ description: 'the boot (rendered iPXE script) the stages belong to' })),
+  startedAt: Nullable(Type.String({ format: 'date-time', description: 'time of the first stage' })),
+  session: Nullable(
+    Type.Object({
+      id: Type.Integer(),
+      action: Type.String({ description: 'install, live, discovery, local-disk or hold' }),
+      profile: Nullable(Type.String()),
+      createdAt: Type.String({ format: 'date-time' }),
+      endedAt: Nullable(Type.String({ format: 'date-time' })),
+      endReason: Nullable(Type.String({ description: 'installed, failed or superseded' })),
+    }),
+  ),
+  entries: Type.Array(
+    Type.Object({
+      stage: Type.String({ description: 'dhcp-discover, dhcp-offer, …, tftp, http, script, kernel, initrd, report' }),
+      detail: Nullable(Type.String()),
+      bootId: Nullable(Type.Integer()),
+      at: Type.String({ format: 'date-time' }),
+      offsetMs: Type.Integer({ description: 'milliseconds since the first stage' }),
+    }),
+  ),
+  truncated: Type.Boolean({ description: 'the boot has more stages than are returned (the oldest are left out)' }),
+});
 
 // Lists are cached per filter and served with an ETag until any machine row changes
 // (machinesVersion): building the body for 10,000 machines costs ~100 ms, and the fleet page
@@ -82,6 +113,20 @@ export const machineRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { s
       const m = getMachine(store, req.params.name);
       if (!m) throw new IronbayError('IB_ERR_NOT_FOUND', `no machine named "${req.params.name}"`);
       return machineView(m);
+    },
+  );
+
+  app.get(
+    '/machines/:name/boot',
+    {
+      config: { role: 'viewer' },
+      schema: { tags: ['machines'], params: Type.Object({ name: Type.String() }), response: { 200: BootTimelineView, 404: ErrorBody } },
+    },
+    async (req) => {
+      const m = getMachine(store, req.params.name);
+      if (!m) throw new IronbayError('IB_ERR_NOT_FOUND', `no machine named "${req.params.name}"`);
+      const t = bootTimeline(store, m.id);
+      return { machine: m.name, ...t, session: t.bootId === null ? null : (bootSession(store, t.bootId) ?? null) };
     },
   );
 };
