@@ -7,7 +7,7 @@
 //
 // Resolutions are cached for RESOLVE_CACHE_MS: a boot storm fetches the same kernel
 // thousands of times, and two realpath calls per root per request would be most of the
-// per-request cost. A stale entry is harmless: a file that moved fails to open (and is
+// per-request cost. Only found files (and refusals) are cached. A stale entry is harmless: a file that moved fails to open (and is
 // resolved again at once), and the open file's own fstat gives its size and time.
 import { constants, type Stats } from 'node:fs';
 import { open, realpath, type FileHandle } from 'node:fs/promises';
@@ -61,7 +61,8 @@ export function bootAssets(roots: readonly string[], opts: { cacheMs?: number; n
     if (hit && hit.until > t) return hit.result;
     const result = await confineToRoot(root, candidate, realpath);
     if (cache.size >= RESOLVE_CACHE_ENTRIES) cache.clear();
-    if (cacheMs > 0) cache.set(candidate, { result, until: t + cacheMs });
+    // Misses are not cached: a file the operator just installed (a discovery image) is served at once.
+    if (cacheMs > 0 && (result.ok || result.reason !== 'not-found')) cache.set(candidate, { result, until: t + cacheMs });
     return result;
   }
 

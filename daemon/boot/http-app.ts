@@ -44,6 +44,8 @@ export async function buildBootApp(opts: BootAppOptions) {
     loggerInstance: log,
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
+    // An unknown field in a report is an error, not silently dropped.
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false } },
     // Scripts and reports are small; assets are streamed out, never read in.
     bodyLimit: 64 * 1024,
   }).withTypeProvider<TypeBoxTypeProvider>();

@@ -9,7 +9,7 @@ import { formatSourceError, type SourceError } from '../lib/yaml-source.ts';
 import type { ConfigResult } from '../config/load.ts';
 import type { EventRow } from '../store/db.ts';
 import type { ApiClient } from './client.ts';
-import { printDiff, printEvent, printMachine } from './render.ts';
+import { printBootTimeline, printDiff, printEvent, printMachine } from './render.ts';
 import { table } from './table.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -137,8 +137,10 @@ machines
   .option('--json', 'JSON output')
   .action(async (name: string, o: { json?: boolean }) => {
     const m = await (await client()).request<MachineOut>('GET', `/api/v1/machines/${encodeURIComponent(name)}`);
-    if (o.json) return json(m);
+    if (o.json) return json({ ...m, boot: await (await client()).request<BootTimelineOut>('GET', `/api/v1/machines/${encodeURIComponent(name)}/boot`) });
     out(printMachine(m));
+    const boot = await (await client()).request<BootTimelineOut>('GET', `/api/v1/machines/${encodeURIComponent(name)}/boot`);
+    out('\n' + printBootTimeline(boot));
     const ev = await (await client()).request<{ events: EventOut[] }>('GET', `/api/v1/events?machine=${encodeURIComponent(name)}&limit=10`);
     if (ev.events.length) out('\nrecent events:\n' + ev.events.map((e) => '  ' + printEvent(e)).join('\n'));
   });
@@ -204,6 +206,15 @@ export interface MachineOut {
   stateSince: string;
   spec: { production?: { address?: string }; bmc?: { driver: string; address: string }; bootAddress?: string; labels?: Record<string, string> };
   retiredAt: string | null;
+}
+/** GET /api/v1/machines/:name/boot (BootTimelineView in daemon/api/routes/machines.ts). */
+export interface BootTimelineOut {
+  machine: string;
+  bootId: number | null;
+  startedAt: string | null;
+  session: { id: number; action: string; profile: string | null; createdAt: string; endedAt: string | null; endReason: string | null } | null;
+  entries: { stage: string; detail: string | null; bootId: number | null; at: string; offsetMs: number }[];
+  truncated: boolean;
 }
 /** The API's event view is the store's event row. */
 export type EventOut = EventRow;

@@ -1,5 +1,5 @@
 // Human renderings for the CLI. Scripts use --json.
-import type { EventOut, MachineOut } from './commands.ts';
+import type { BootTimelineOut, EventOut, MachineOut } from './commands.ts';
 
 interface SectionDiff {
   added: string[];
@@ -45,4 +45,21 @@ export function printMachine(m: MachineOut): string {
     .filter(([, v]) => v)
     .map(([k, v]) => `${(k + ':').padEnd(14)}${v}`)
     .join('\n');
+}
+
+/** Seconds since the first stage, as "+12.345s": a boot is read as durations, not clock times. */
+export function offset(ms: number): string {
+  return `+${(ms / 1000).toFixed(3)}s`;
+}
+
+export function printBootTimeline(t: BootTimelineOut): string {
+  if (!t.entries.length) return 'last boot:    none seen';
+  const s = t.session;
+  const head = [
+    `last boot:    ${t.startedAt}${s ? ` (boot ${s.id}: ${s.action}${s.profile ? ` ${s.profile}` : ''}` : ''}${s ? `, ${s.endReason ? `${s.endReason} ${s.endedAt}` : 'open'})` : ''}`,
+  ];
+  if (t.truncated) head.push('              (older stages of this boot are not shown)');
+  const width = Math.max(...t.entries.map((e) => offset(e.offsetMs).length));
+  const stageWidth = Math.max(...t.entries.map((e) => e.stage.length));
+  return [...head, ...t.entries.map((e) => `  ${offset(e.offsetMs).padStart(width)}  ${e.stage.padEnd(stageWidth)}${e.detail ? `  ${e.detail}` : ''}`)].join('\n');
 }
