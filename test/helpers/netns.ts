@@ -59,6 +59,19 @@ export class Netns {
     return name;
   }
 
+  /**
+   * A tap device `<prefix><suffix>` in `ns` (for a qemu `-netdev tap,ifname=…` started in that
+   * namespace), enslaved to `bridge` if given, and up. Returns its name.
+   */
+  async tap(ns: string, suffix: string, bridge?: string): Promise<string> {
+    const name = `${this.prefix}${suffix}`;
+    if (name.length > 15) throw new Error(`interface name too long: ${name}`);
+    await this.exec(ns, 'ip', ['tuntap', 'add', 'dev', name, 'mode', 'tap']);
+    if (bridge) await this.exec(ns, 'ip', ['link', 'set', name, 'master', bridge]);
+    await this.exec(ns, 'ip', ['link', 'set', name, 'up']);
+    return name;
+  }
+
   /** Runs a command inside `ns` to completion; throws on a non-zero exit. */
   async exec(ns: string, cmd: string, args: string[]): Promise<RunResult> {
     const r = await run('ip', ['netns', 'exec', ns, cmd, ...args]);
