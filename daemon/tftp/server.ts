@@ -1,0 +1,422 @@
+// The read-only TFTP server of the boot plane (RFC 1350, with RFC 2347 options, 2348 blksize,
+// 2349 timeout and tsize, 7440 windowsize). The listening socket only takes requests; each
+// transfer gets a new socket, and so its own transfer id (RFC 1350 §4), and runs as a Session.
+// The codec reads every datagram; paths.ts and open.ts decide what may be served; transfer.ts
+// decides what to send and when; this module wires them to sockets and counts what happens.
+//
+// With `devices`, every socket — the listening one per device and each transfer's — is bound
+// to its device (SO_BINDTODEVICE, daemon/native/netsock.ts): a transfer leaves by the
+// interface its request came in on, and nothing is heard or sent on any other interface.
+import dgram from 'node:dgram';
+import { readFile } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import { udp4OnDevice } from '../native/netsock.ts';
+import { decode, DECODE_REASONS, encode, type DecodeReason, type RequestPacket } from './codec/index.ts';
+import { ContentCache, ContentError, type BlockSource, type Content } from './content.ts';
+import { blksizeForMtu, negotiate } from './negotiate.ts';
+import { openInRoots } from './open.ts';
+import { Session, type Peer, type SessionCounters, type SessionEnd } from './session.ts';
+import { ReadTransfer } from './transfer.ts';
+import { REFUSALS, type Refusal } from './refusals.ts';
+
+export { REFUSALS, type Refusal } from './refusals.ts';
+
+export interface TftpServerOptions {
+  /** Directories served, tried in order for each request; the first holding the file wins. */
+  roots: string[];
+  /** 0 picks a free port (with several devices, the first one's port is used for all). */
+  port: number;
+  /** Local address to bind; 0.0.0.0 by default. */
+  address?: string;
+  /** Boot interfaces: one listening socket per device, each transfer bound to its request's device. */
+  devices?: string[];
+  /** Transfers at once, including requests being opened; beyond it requests get "server busy". */
+  maxTransfers: number;
+  /** Largest RFC 7440 window granted; 1 turns windowing off. */
+  maxWindowsize: number;
+  /**
+   * Largest blksize granted. Default: from each device's MTU (blksizeForMtu), or 1468 (a
+   * 1500-byte Ethernet MTU) without devices, so no DATA packet is fragmented.
+   */
+  maxBlksize?: number;
+  /** Cap on one window's bytes (windowsize × blksize). Default 128 KiB. */
+  maxWindowBytes?: number;
+  /** First retransmission timeout when the client asks for none (RFC 2349). Default 1000 ms. */
+  timeoutMs?: number;
+  /** Ceiling of the doubled timeout. Default 8000 ms. */
+  maxTimeoutMs?: number;
+  /** Retransmissions without progress before a transfer fails. Default 5. */
+  maxRetries?: number;
+  /** Files up to this size are served from memory (a boot storm reads iPXE once). Default 16 MiB. */
+  cacheMaxFileBytes?: number;
+  /** Memory for cached files and their packet images. Default 128 MiB. */
+  cacheMaxBytes?: number;
+  /** Kernel receive buffer of each listening socket. Default 4 MiB (capped by net.core.rmem_max). */
+  recvBufferSize?: number;
+  log: Logger;
+  /** Every finished transfer and every refused request, for the boot timeline and metrics. */
+  onTransfer?: (e: TransferRecord) => void;
+}
+
+export interface NegotiatedOptions {
+  blksize: number;
+  windowsize: number;
+  /** First retransmission timeout used. */
+  timeoutMs: number;
+  /** Whether tsize was answered in the OACK. */
+  tsize: boolean;
+  /** The OACK sent (empty: none, the transfer started with DATA 1). */
+  oack: Record<string, string>;
+}
+
+export type FailureReason = Exclude<SessionEnd, { ok: true }>['reason'];
+
+export interface TransferRecord {
+  /** Client address:port (its transfer id). */
+  peer: string;
+  /** Device the request came in on, when the server is bound to devices. */
+  device?: string;
+  /** The filename as requested. */
+  file: string;
+  /** Bytes of the file sent and acknowledged (the whole size when ok). */
+  bytes: number;
+  /** From the request's arrival to the end. */
+  ms: number;
+  ok: boolean;
+  /** Why not ok: a refusal (REFUSALS key; the request got an ERROR) or a failure mid-transfer. */
+  reason?: Refusal | FailureReason;
+  /** Detail for the log: the client's ERROR message, the I/O error. */
+  detail?: string;
+  /** Negotiated options; absent when the request was refused. */
+  options?: NegotiatedOptions;
+  /** DATA packets sent again. */
+  retransmits: number;
+}
+
+export interface TftpStats {
+  /** Well-formed RRQ and WRQ received. */
+  requests: number;
+  /** An RRQ repeated by a client whose transfer is already under way: ignored. */
+  duplicateRequests: number;
+  completed: number;
+  failed: Partial<Record<FailureReason, number>>;
+  refused: Partial<Record<Refusal, number>>;
+  /** Datagrams dropped: undecodable (by decoder reason), or not a request on a listening socket. */
+  malformed: Partial<Record<DecodeReason | 'not-a-request' | 'no-source-port', number>>;
+  /** Malformed or unexpected datagrams on transfer sockets. */
+  droppedOnTransfers: number;
+  /** Datagrams from a wrong transfer id, answered with ERROR 5. */
+  wrongTid: number;
+  active: number;
+  peakActive: number;
+  dataPackets: number;
+  bytesSent: number;
+  retransmits: number;
+  cache: { hits: number; misses: number; bytes: number };
+}
+
+export interface TftpServer {
+  readonly port: number;
+  stats(): TftpStats;
+  /** Stops listening, aborts transfers under way (their clients get an ERROR) and closes every socket. */
+  close(): Promise<void>;
+}
+
+interface Listener {
+  readonly socket: dgram.Socket;
+  readonly device: string | undefined;
+  readonly maxBlksize: number;
+}
+
+const DEFAULTS = {
+  address: '0.0.0.0',
+  maxBlksize: blksizeForMtu(1500, 4),
+  maxWindowBytes: 128 * 1024,
+  timeoutMs: 1000,
+  maxTimeoutMs: 8000,
+  maxRetries: 5,
+  cacheMaxFileBytes: 16 * 1024 * 1024,
+  cacheMaxBytes: 128 * 1024 * 1024,
+  recvBufferSize: 4 * 1024 * 1024,
+} as const;
+
+/** How often the retransmission deadlines of all transfers are checked. */
+const TICK_MS = 20;
+
+export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServer> {
+  const server = new Server(opts);
+  await server.listen();
+  return server;
+}
+
+class Server implements TftpServer {
+  readonly #o: TftpServerOptions & typeof DEFAULTS;
+  readonly #log: Logger;
+  readonly #listeners: Listener[] = [];
+  readonly #sessions = new Set<Session>();
+  /** Clients with a request being opened or a transfer under way (device/address:port). */
+  readonly #busy = new Set<string>();
+  readonly #cache: ContentCache;
+  readonly #counters: SessionCounters = { wrongTid: 0, malformed: 0, unexpected: 0, dataPackets: 0, bytesSent: 0 };
+  readonly #stats = { requests: 0, duplicateRequests: 0, completed: 0, peakActive: 0, retransmits: 0 };
+  readonly #failed: TftpStats['failed'] = {};
+  readonly #refused: TftpStats['refused'] = {};
+  readonly #malformed: TftpStats['malformed'] = {};
+  #ticker: NodeJS.Timeout | undefined;
+  #closing = false;
+  #port = 0;
+
+  constructor(opts: TftpServerOptions) {
+    if (!opts.roots.length) throw new Error('TFTP server needs at least one root directory');
+    if (!Number.isInteger(opts.maxTransfers) || opts.maxTransfers < 1) throw new RangeError(`TFTP maxTransfers ${opts.maxTransfers} is not a positive integer`);
+    const defined = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
+    this.#o = { ...DEFAULTS, ...defined } as TftpServerOptions & typeof DEFAULTS;
+    this.#log = opts.log.child({ mod: 'tftp' });
+    this.#cache = new ContentCache({ maxFileBytes: this.#o.cacheMaxFileBytes, maxTotalBytes: this.#o.cacheMaxBytes });
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  async listen(): Promise<void> {
+    try {
+      if (this.#o.devices?.length) {
+        for (const device of this.#o.devices) {
+          const socket = await udp4OnDevice({ device, address: this.#o.address, port: this.#port || this.#o.port, recvBufferSize: this.#o.recvBufferSize });
+          this.#adopt({ socket, device, maxBlksize: Math.min(this.#o.maxBlksize ?? Infinity, await deviceBlksize(device)) });
+        }
+      } else {
+        const socket = dgram.createSocket({ type: 'udp4', recvBufferSize: this.#o.recvBufferSize });
+        await bind(socket, this.#o.port, this.#o.address);
+        this.#adopt({ socket, device: undefined, maxBlksize: this.#o.maxBlksize });
+      }
+    } catch (err) {
+      await this.close();
+      throw new Error(`TFTP server cannot listen on ${this.#o.devices?.join(', ') ?? this.#o.address} port ${this.#o.port}: ${(err as Error).message}`, { cause: err });
+    }
+    this.#log.info({ port: this.#port, devices: this.#o.devices, address: this.#o.address, roots: this.#o.roots }, 'TFTP listening');
+  }
+
+  #adopt(l: Listener): void {
+    this.#port ||= l.socket.address().port;
+    this.#listeners.push(l);
+    l.socket.on('message', (msg, rinfo) => this.#onRequest(l, msg, rinfo));
+    // Only a socket error ends a serve loop (STYLE.md §4); the other listeners keep serving.
+    l.socket.on('error', (err) => this.#log.error({ err, device: l.device }, 'TFTP listening socket failed'));
+  }
+
+  stats(): TftpStats {
+    return {
+      ...this.#stats,
+      failed: { ...this.#failed },
+      refused: { ...this.#refused },
+      malformed: { ...this.#malformed },
+      droppedOnTransfers: this.#counters.malformed + this.#counters.unexpected,
+      wrongTid: this.#counters.wrongTid,
+      active: this.#busy.size,
+      dataPackets: this.#counters.dataPackets,
+      bytesSent: this.#counters.bytesSent,
+      cache: { hits: this.#cache.hits, misses: this.#cache.misses, bytes: this.#cache.bytes },
+    };
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    await Promise.all(this.#listeners.map((l) => new Promise<void>((resolve) => l.socket.close(() => resolve()))));
+    this.#listeners.length = 0;
+    for (const s of this.#sessions) s.abort();
+    this.#stopTicker();
+  }
+
+  #onRequest(l: Listener, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    if (this.#closing) return;
+    const d = decode(msg);
+    if (!d.ok) return this.#drop(d.reason, rinfo);
+    const req = d.packet;
+    if (req.op !== 'rrq' && req.op !== 'wrq') return this.#drop('not-a-request', rinfo);
+    // Port 0 cannot be answered: a forged or broken datagram.
+    if (rinfo.port === 0) return this.#drop('no-source-port', rinfo);
+    this.#stats.requests++;
+    const peer: Peer = { address: rinfo.address, port: rinfo.port };
+    const t0 = performance.now();
+    if (req.op === 'wrq') return this.#refuse(l, req, peer, t0, 'write-request');
+    if (req.mode === 'mail') return this.#refuse(l, req, peer, t0, 'mail-mode');
+    const key = `${l.device ?? ''}/${peer.address}:${peer.port}`;
+    if (this.#busy.has(key)) {
+      // The client resent its request before our first packet reached it; the transfer's own
+      // retransmission answers it.
+      this.#stats.duplicateRequests++;
+      return;
+    }
+    if (this.#busy.size >= this.#o.maxTransfers) return this.#refuse(l, req, peer, t0, 'busy');
+    this.#busy.add(key);
+    this.#stats.peakActive = Math.max(this.#stats.peakActive, this.#busy.size);
+    this.#serve(l, req, peer, t0, key).catch((err: unknown) => {
+      // A bug, not a client's doing: log it loudly, free the slot, keep serving.
+      this.#busy.delete(key);
+      this.#log.error({ err, peer: fmt(peer), file: req.filename }, 'TFTP request handling failed');
+    });
+  }
+
+  async #serve(l: Listener, req: RequestPacket, peer: Peer, t0: number, key: string): Promise<void> {
+    const refuse = (reason: Refusal, detail?: string): void => {
+      this.#busy.delete(key);
+      this.#refuse(l, req, peer, t0, reason, detail);
+    };
+    const opened = await openInRoots(this.#o.roots, req.filename);
+    if (!opened.ok) return refuse(opened.reason, opened.cause instanceof Error ? opened.cause.message : undefined);
+    let content: Content;
+    try {
+      content = await this.#cache.load(opened.file, req.mode === 'netascii' ? 'netascii' : 'octet');
+    } catch (e) {
+      if (e instanceof ContentError) return refuse(e.reason, e.message);
+      throw e;
+    }
+    const n = negotiate(req.options, { maxBlksize: l.maxBlksize, maxWindowsize: this.#o.maxWindowsize, maxWindowBytes: this.#o.maxWindowBytes }, content.size);
+    if (n.ignored.length) this.#log.debug({ peer: fmt(peer), ignored: n.ignored }, 'TFTP options ignored');
+    const source = content.source(n.blksize);
+    if (this.#closing) {
+      release(source);
+      this.#busy.delete(key);
+      return;
+    }
+
+    let socket: dgram.Socket;
+    try {
+      socket = await this.#transferSocket(l.device);
+    } catch (e) {
+      release(source);
+      return refuse('no-socket', (e as Error).message);
+    }
+    if (this.#closing) {
+      socket.close();
+      release(source);
+      this.#busy.delete(key);
+      return;
+    }
+    const timeoutMs = n.timeoutMs ?? this.#o.timeoutMs;
+    const transfer = new ReadTransfer({
+      size: content.size,
+      blksize: n.blksize,
+      windowsize: n.windowsize,
+      oack: n.oack.length > 0,
+      timeoutMs,
+      maxTimeoutMs: Math.max(timeoutMs, this.#o.maxTimeoutMs),
+      maxRetries: this.#o.maxRetries,
+    });
+    const options: NegotiatedOptions = {
+      blksize: n.blksize,
+      windowsize: n.windowsize,
+      timeoutMs,
+      tsize: n.oack.some((o) => o.name === 'tsize'),
+      oack: Object.fromEntries(n.oack.map((o) => [o.name, o.value])),
+    };
+    const session: Session = new Session({
+      socket,
+      peer,
+      transfer,
+      source,
+      oack: n.oack,
+      counters: this.#counters,
+      now: () => performance.now(),
+      onEnd: (end) => {
+        this.#sessions.delete(session);
+        this.#busy.delete(key);
+        if (!this.#sessions.size) this.#stopTicker();
+        const retransmits = transfer.stats.dataResent;
+        this.#stats.retransmits += retransmits;
+        const bytes = end.ok ? content.size : Math.min(content.size, Math.max(0, transfer.acked) * n.blksize);
+        if (end.ok) this.#stats.completed++;
+        else this.#failed[end.reason] = (this.#failed[end.reason] ?? 0) + 1;
+        const record: TransferRecord = { peer: fmt(peer), ...(l.device ? { device: l.device } : {}), file: req.filename, bytes, ms: performance.now() - t0, ok: end.ok, options, retransmits };
+        if (!end.ok) {
+          record.reason = end.reason;
+          if (end.detail) record.detail = end.detail;
+        }
+        this.#log[end.ok ? 'debug' : 'info']({ ...record }, end.ok ? 'TFTP transfer complete' : 'TFTP transfer failed');
+        this.#emit(record);
+      },
+    });
+    this.#sessions.add(session);
+    this.#startTicker();
+    session.start();
+  }
+
+  #transferSocket(device: string | undefined): Promise<dgram.Socket> {
+    if (device) return udp4OnDevice({ device, address: this.#o.address, port: 0 });
+    const socket = dgram.createSocket('udp4');
+    return bind(socket, 0, this.#o.address).then(() => socket);
+  }
+
+  #refuse(l: Listener, req: RequestPacket, peer: Peer, t0: number, reason: Refusal, detail?: string): void {
+    this.#refused[reason] = (this.#refused[reason] ?? 0) + 1;
+    const r = REFUSALS[reason];
+    // From the listening socket: a refusal needs no transfer id of its own, and in a storm
+    // of refusals (busy) opening a socket for each would cost the most when it can least.
+    if (!this.#closing) l.socket.send(encode({ op: 'error', code: r.code, message: r.message }), peer.port, peer.address);
+    this.#log.debug({ peer: fmt(peer), device: l.device, file: req.filename, op: req.op, reason, detail }, 'TFTP request refused');
+    this.#emit({ peer: fmt(peer), ...(l.device ? { device: l.device } : {}), file: req.filename, bytes: 0, ms: performance.now() - t0, ok: false, reason, ...(detail ? { detail } : {}), retransmits: 0 });
+  }
+
+  #drop(reason: DecodeReason | 'not-a-request' | 'no-source-port', rinfo: dgram.RemoteInfo): void {
+    this.#malformed[reason] = (this.#malformed[reason] ?? 0) + 1;
+    const why = reason in DECODE_REASONS ? DECODE_REASONS[reason as DecodeReason] : reason;
+    this.#log.debug({ peer: `${rinfo.address}:${rinfo.port}`, bytes: rinfo.size, reason, why }, 'TFTP datagram dropped');
+  }
+
+  #emit(record: TransferRecord): void {
+    if (!this.#o.onTransfer) return;
+    try {
+      this.#o.onTransfer(record);
+    } catch (err) {
+      this.#log.error({ err }, 'TFTP onTransfer callback threw');
+    }
+  }
+
+  #startTicker(): void {
+    if (this.#ticker) return;
+    this.#ticker = setInterval(() => {
+      const now = performance.now();
+      for (const s of this.#sessions) {
+        const due = s.deadline;
+        if (due !== undefined && now >= due) s.tick(now);
+      }
+    }, TICK_MS);
+    // Sockets keep the process alive while there is work; the ticker alone must not.
+    this.#ticker.unref();
+  }
+
+  #stopTicker(): void {
+    clearInterval(this.#ticker);
+    this.#ticker = undefined;
+  }
+}
+
+function release(source: BlockSource): void {
+  if (source.kind === 'disk') source.close().catch(() => undefined);
+}
+
+function bind(socket: dgram.Socket, port: number, address: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(port, address, () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/** The largest unfragmented blksize on `device`, from its MTU. */
+async function deviceBlksize(device: string): Promise<number> {
+  try {
+    return blksizeForMtu(Number((await readFile(`/sys/class/net/${device}/mtu`, 'utf8')).trim()), 4);
+  } catch {
+    return DEFAULTS.maxBlksize;
+  }
+}
+
+function fmt(p: Peer): string {
+  return `${p.address}:${p.port}`;
+}
