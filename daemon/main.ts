@@ -40,7 +40,7 @@ export async function runDaemon(config: Readonly<Config>, configFile: string): P
   // interface that is missing or has no address stops the daemon with the reason.
   const bootPlane = config.boot.interfaces.length
     ? await startBootPlane(config, store, log, (o) => {
-        if (o.machine) log.info({ mac: o.mac, machine: o.machine.name, stage: o.stage, detail: o.detail }, 'boot stage');
+        if (o.machine) log.debug({ mac: o.mac, machine: o.machine.name, stage: o.stage, detail: o.detail }, 'boot stage');
       })
     : undefined;
 

@@ -13,6 +13,11 @@
 // so that choosing a free address during a 10,000-client storm is a map lookup and a cursor
 // rather than a scan. Every write goes to both inside the caller's transaction; when a
 // transaction fails the caller calls reload() and memory is rebuilt from the table.
+//
+// Offers live in memory only: an offer promises nothing (RFC 2131 §4.3.1 — the address is
+// the client's only after the ACK), so a restart that forgets one costs the client a NAK
+// and a new DISCOVER, never an address with two holders; bound leases and declines are
+// written before the reply. That halves the writes of a boot storm.
 import type { Statement } from 'better-sqlite3';
 import { fromIp4, ip4 } from '../lib/net.ts';
 import type { Store } from '../store/db.ts';
@@ -153,7 +158,7 @@ export class LeaseBook {
   }
 
   private write(address: string, mac: string, state: Row['state'], expiresAt: number, now: number, clientId?: string): void {
-    this.upsert.run(address, mac, clientId ?? null, state, expiresAt, new Date(now).toISOString());
+    if (state !== 'offered') this.upsert.run(address, mac, clientId ?? null, state, expiresAt, new Date(now).toISOString());
     this.remember({ address, mac, state, expires_at: expiresAt });
   }
 

@@ -71,6 +71,7 @@ export class Responder {
   private readonly view: BootView;
   private readonly leases: LeaseBook;
   private readonly discover: (mac: string) => KnownMachine;
+  private readonly optionCache = new WeakMap<BootNet, { link: DhcpOption[]; lease: DhcpOption[] }>();
 
   /** `discovered` registers an unknown MAC as a discovered machine (discovery mode) and returns it. */
   constructor(cfg: ResponderConfig, view: BootView, leases: LeaseBook, discovered: (mac: string) => KnownMachine) {
@@ -197,6 +198,20 @@ export class Responder {
     return { kind: 'done', what: 'ignored' };
   }
 
+  /** A network's options, built once per inventory version (the view makes new BootNets on change). */
+  private netOptions(net: BootNet): { link: DhcpOption[]; lease: DhcpOption[] } {
+    let o = this.optionCache.get(net);
+    if (!o) {
+      const link = [option.subnetMask(maskText(net.prefix))];
+      if (net.spec.gateway) link.push(option.routers([net.spec.gateway]));
+      if (net.spec.dns?.length) link.push(option.dnsServers(net.spec.dns));
+      const s = net.leaseSeconds;
+      o = { link, lease: [option.leaseTime(s), option.renewalTime(Math.floor(s / 2)), option.rebindingTime(Math.floor((s * 7) / 8))] };
+      this.optionCache.set(net, o);
+    }
+    return o;
+  }
+
   private decide(known: KnownOptions, mac: string): BootDecision {
     return decideBoot(known, {
       hasAsset: (n) => this.cfg.hasAsset(n),
@@ -259,12 +274,9 @@ export class Responder {
     } else {
       const net = r.net;
       if (net && !r.proxy) {
-        opts.push(option.subnetMask(maskText(net.prefix)));
-        if (net.spec.gateway) opts.push(option.routers([net.spec.gateway]));
-        if (net.spec.dns?.length) opts.push(option.dnsServers(net.spec.dns));
-        if (r.lease || (r.type === 'OFFER' && r.yiaddr !== ZERO)) {
-          opts.push(option.leaseTime(net.leaseSeconds), option.renewalTime(Math.floor(net.leaseSeconds / 2)), option.rebindingTime(Math.floor((net.leaseSeconds * 7) / 8)));
-        }
+        const o = this.netOptions(net);
+        opts.push(...o.link);
+        if (r.lease || (r.type === 'OFFER' && r.yiaddr !== ZERO)) opts.push(...o.lease);
         if (r.machine && r.machine.state !== 'discovered') opts.push(option.hostname(r.machine.name));
       }
       const d = r.decision;

@@ -75,7 +75,11 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     { mode: opts.mode, advertise: opts.advertise, httpBase: opts.httpBase, hasAsset: (n) => opts.hasAsset(n), clientPort: opts.clientPort, serverPort: opts.port },
     view,
     leases,
-    (mac) => discovered.register(mac),
+    (mac) => {
+      const m = discovered.register(mac);
+      view.add(mac, m);
+      return m;
+    },
   );
   const stats: DhcpStats = { received: 0, replies: {}, dropped: {}, malformed: {}, batches: 0, batchErrors: 0, sendErrors: 0 };
   const sockets: dgram.Socket[] = [];
@@ -83,10 +87,17 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   let scheduled = false;
   let closed = false;
 
-  // Our addresses per device, re-read once per batch: an address added after start counts.
+  // Our addresses per device, re-read at most once a second (getifaddrs is costly at storm
+  // rates): an address added after start counts.
+  let local = new Map<string, string[]>();
+  let localAt = -Infinity;
   const addresses = (): Map<string, string[]> => {
+    const t = performance.now();
+    if (t - localAt < 1000) return local;
     const all = networkInterfaces();
-    return new Map(opts.interfaces.map((d) => [d, (all[d] ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address)]));
+    local = new Map(opts.interfaces.map((d) => [d, (all[d] ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address)]));
+    localAt = t;
+    return local;
   };
 
   const flush = (): void => {
@@ -97,15 +108,17 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     const local = addresses();
     const out: { outcome: Outcome; socket: dgram.Socket }[] = [];
     const t = now();
+    let durable: Promise<void>;
     try {
       view.refresh();
-      store.tx(() => {
+      durable = store.txSyncLater(() => {
         for (const p of batch) {
           p.ingress.localAddresses = local.get(p.ingress.device) ?? [];
           const outcome = handleOne(p, t);
           if (outcome) out.push({ outcome, socket: p.socket });
         }
-      });
+      }).durable;
+      view.acceptOwnWrites();
       stats.batches++;
     } catch (err) {
       // The transaction rolled back: nothing of this batch was promised to anyone. Memory is
@@ -115,7 +128,16 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       log.error({ err, packets: batch.length }, 'DHCP batch failed; no replies sent for it');
       return;
     }
-    for (const { outcome, socket } of out) send(outcome, socket);
+    // Replies leave once the batch is on disk; the next batch is handled meanwhile.
+    durable.then(
+      () => {
+        for (const { outcome, socket } of out) send(outcome, socket);
+      },
+      (err: unknown) => {
+        stats.batchErrors++;
+        log.error({ err, packets: batch.length }, 'DHCP batch not made durable (fsync failed); no replies sent for it');
+      },
+    );
   };
 
   const handleOne = (p: Pending, t: number): Outcome | undefined => {
@@ -155,6 +177,8 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     });
   };
 
+  // Whatever arrived while the last batch was being answered forms the next batch: a lone
+  // request is answered at once, and under load batches (and so fsyncs) grow by themselves.
   function schedule(): void {
     if (scheduled) return;
     scheduled = true;

@@ -73,6 +73,20 @@ export class BootView {
     this.stamp = stamp;
   }
 
+  /** A machine the DHCP server itself just registered (discovery), so the view needs no rebuild for it. */
+  add(mac: string, m: KnownMachine): void {
+    this.byMac.set(mac, m);
+  }
+
+  /**
+   * After a transaction whose only writes were the server's own (and already added here):
+   * take the store's new version as seen. Sound because the daemon is the store's only
+   * writer and the batch ran synchronously, so nothing else wrote in between.
+   */
+  acceptOwnWrites(): void {
+    this.stamp = this.versionQuery.get() as string;
+  }
+
   machine(mac: string): KnownMachine | undefined {
     return this.byMac.get(mac);
   }

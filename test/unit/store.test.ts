@@ -58,6 +58,22 @@ describe('store', () => {
     check.close();
   });
 
+  test('txSyncLater commits at once, resolves once the WAL is synced, and leaves synchronous at FULL', async () => {
+    const file = join(dir, 'later.db');
+    const store = Store.open(file);
+    const { result, durable } = store.txSyncLater(() => store.appendEvent({ actor: 'test', kind: 'later' }));
+    // Visible to another connection before the sync finishes: the commit itself is done.
+    const reader = new Database(file, { readonly: true });
+    assert.equal(reader.prepare('SELECT kind FROM events WHERE id = ?').pluck().get(result), 'later');
+    reader.close();
+    await durable;
+    assert.equal(store.db.pragma('synchronous', { simple: true }), 2);
+    // A failing transaction rolls back and restores FULL too.
+    assert.throws(() => store.txSyncLater(() => store.db.exec('INSERT INTO nowhere VALUES (1)')));
+    assert.equal(store.db.pragma('synchronous', { simple: true }), 2);
+    store.close();
+  });
+
   test('events are append-only', () => {
     const s = Store.open(join(dir, 'c.db'));
     try {
