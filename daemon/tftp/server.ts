@@ -12,7 +12,8 @@ import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { udp4OnDevice } from '../native/netsock.ts';
-import { decode, DECODE_REASONS, encode, type DecodeReason, type RequestPacket } from './codec/index.ts';
+import { peekOp } from './codec/peek.ts';
+import { decode, DECODE_REASONS, encode, ERROR_CODES, type DecodeReason, type RequestPacket } from './codec/index.ts';
 import { ContentCache, ContentError, type BlockSource, type Content } from './content.ts';
 import { blksizeForMtu, negotiate } from './negotiate.ts';
 import { openInRoots } from './open.ts';
@@ -233,7 +234,14 @@ class Server implements TftpServer {
   #onRequest(l: Listener, msg: Buffer, rinfo: dgram.RemoteInfo): void {
     if (this.#closing) return;
     const d = decode(msg);
-    if (!d.ok) return this.#drop(d.reason, rinfo);
+    if (!d.ok) {
+      this.#drop(d.reason, rinfo);
+      // A broken request still deserves an answer, so a client with a bad mode or a NUL in the
+      // wrong place learns why; anything else malformed is dropped without a word.
+      const op = peekOp(msg);
+      if ((op === 'rrq' || op === 'wrq') && rinfo.port !== 0 && !this.#closing) l.socket.send(encode({ op: 'error', code: ERROR_CODES.illegalOperation, message: `Malformed request: ${DECODE_REASONS[d.reason]}` }), rinfo.port, rinfo.address);
+      return;
+    }
     const req = d.packet;
     if (req.op !== 'rrq' && req.op !== 'wrq') return this.#drop('not-a-request', rinfo);
     // Port 0 cannot be answered: a forged or broken datagram.
