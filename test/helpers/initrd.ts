@@ -6,10 +6,12 @@
 //   IRONBAY-INITRD-UP uptime=S
 //   IRONBAY-DHCP-BOUND ip=A iface=I uptime=S          (or IRONBAY-DHCP-FAILED)
 //   IRONBAY-PHONED-HOME <HTTP status> uptime=S        (or IRONBAY-PHONE-HOME-FAILED <why>)
+//   IRONBAY-REPLY <the reply's first 300 bytes>
 //   IRONBAY-POWEROFF
 // Kernel command line read by /init: ironbay.url=URL ironbay.token=T ironbay.machine=NAME
-// [ironbay.stage=STAGE (default installed)]. The POST body is JSON:
-//   {"token":T,"machine":NAME,"stage":STAGE,"mac":MAC,"ip":A}
+// [ironbay.status=S (default installed)]. The POST body is JSON, as the daemon's
+// POST /api/v1/boot/report takes it (no other fields):
+//   {"token":T,"machine":NAME,"status":S,"message":"mac=MAC ip=A iface=I"}
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
@@ -52,13 +54,13 @@ for m in $(cat /lib/modules/order); do
   insmod "/lib/modules/$m" 2>/dev/null || echo "ironbay-initrd: insmod $m failed"
 done
 
-url=; token=; machine=; stage=installed
+url=; token=; machine=; status=installed
 for w in $(cat /proc/cmdline); do
   case $w in
     ironbay.url=*) url=\${w#ironbay.url=} ;;
     ironbay.token=*) token=\${w#ironbay.token=} ;;
     ironbay.machine=*) machine=\${w#ironbay.machine=} ;;
-    ironbay.stage=*) stage=\${w#ironbay.stage=} ;;
+    ironbay.status=*) status=\${w#ironbay.status=} ;;
   esac
 done
 
@@ -93,19 +95,20 @@ if [ -z "$url" ]; then
   echo "IRONBAY-PHONE-HOME-FAILED no ironbay.url on the kernel command line"
   finish
 fi
-body="{\\"token\\":\\"$token\\",\\"machine\\":\\"$machine\\",\\"stage\\":\\"$stage\\",\\"mac\\":\\"$mac\\",\\"ip\\":\\"$addr\\"}"
+body="{\\"token\\":\\"$token\\",\\"machine\\":\\"$machine\\",\\"status\\":\\"$status\\",\\"message\\":\\"mac=$mac ip=$addr iface=$iface\\"}"
 # busybox-static 1.35's wget -T segfaults: timeout(1) bounds it instead.
-status=
+code=
 n=0
 while [ $n -lt 5 ]; do
   n=$((n + 1))
   timeout 20 wget -q -S -O /tmp/reply --header "Content-Type: application/json" --post-data "$body" "$url" 2>/tmp/wget.err
-  status=$(sed -n 's/^ *HTTP\\/[0-9.]* \\([0-9][0-9][0-9]\\).*/\\1/p' /tmp/wget.err | tail -n1)
-  [ -n "$status" ] && break
+  code=$(sed -n 's/^ *HTTP\\/[0-9.]* \\([0-9][0-9][0-9]\\).*/\\1/p' /tmp/wget.err | tail -n1)
+  [ -n "$code" ] && break
   sleep 1
 done
-if [ -n "$status" ]; then
-  echo "IRONBAY-PHONED-HOME $status uptime=$(up)"
+if [ -n "$code" ]; then
+  echo "IRONBAY-PHONED-HOME $code uptime=$(up)"
+  echo "IRONBAY-REPLY $(head -c 300 /tmp/reply 2>/dev/null | tr '\\n' ' ')"
 else
   echo "IRONBAY-PHONE-HOME-FAILED $(tr '\\n' ' ' </tmp/wget.err)"
 fi

@@ -406,17 +406,18 @@ export interface BootWithDnsmasqResult {
  */
 export async function bootWithDnsmasq(o: BootWithDnsmasqOptions): Promise<BootWithDnsmasqResult> {
   const work = await mkdtemp(join(tmpdir(), 'ironbay-e2e-'));
-  const logDir = o.logDir ?? work;
-  await mkdir(logDir, { recursive: true });
-  const net = await createBootNetwork({ tag: o.tag, ipv6: o.ra });
+  let net: BootNetwork | undefined;
   try {
+    const logDir = o.logDir ?? work;
+    await mkdir(logDir, { recursive: true });
+    const lab = (net = await createBootNetwork({ tag: o.tag, ipv6: o.ra }));
     const files = await prepareBootFiles(join(work, 'files'));
-    const http = await startBootHttp(net, files.httpRoot);
-    const dnsmasq = await startDnsmasq(net, { files, noPxedhcp: o.noPxedhcp, ra: o.ra, noPing: o.noPing });
+    const http = await startBootHttp(lab, files.httpRoot);
+    const dnsmasq = await startDnsmasq(lab, { files, noPxedhcp: o.noPxedhcp, ra: o.ra, noPing: o.noPing });
     const t0 = Date.now();
     const settled = await Promise.allSettled(
       o.vms.map((v, i) =>
-        bootVm({ net, http, name: v.name, firmware: v.firmware, mac: v.mac ?? testMac(i), nic: v.nic, logDir, memoryMiB: o.memoryMiB, timeoutMs: o.timeoutMs, dhcpLog: dnsmasq.log }),
+        bootVm({ net: lab, http, name: v.name, firmware: v.firmware, mac: v.mac ?? testMac(i), nic: v.nic, logDir, memoryMiB: o.memoryMiB, timeoutMs: o.timeoutMs, dhcpLog: dnsmasq.log }),
       ),
     );
     const wallMs = Date.now() - t0;
@@ -432,7 +433,7 @@ export async function bootWithDnsmasq(o: BootWithDnsmasqOptions): Promise<BootWi
       dnsmasqArgs: dnsmasq.args,
     };
   } finally {
-    await net.dispose();
+    await net?.dispose();
     await rm(work, { recursive: true, force: true });
   }
 }
@@ -444,6 +445,18 @@ export interface DhcpTransaction {
   offers: number[];
   request?: number;
   ack?: number;
+  /** The message types in log order, e.g. DISCOVER OFFER DISCOVER OFFER REQUEST ACK. */
+  sequence: string[];
+}
+
+/**
+ * Whether the client sent DISCOVER again after it had an OFFER and before its REQUEST: what iPXE
+ * does while it waits for ProxyDHCP offers (its DISCOVER timer fires at 1 s, the wait ends at ~3 s).
+ */
+export function waitedAfterOffer(tx: DhcpTransaction): boolean {
+  const firstOffer = tx.sequence.indexOf('OFFER');
+  const request = tx.sequence.indexOf('REQUEST');
+  return firstOffer >= 0 && tx.sequence.slice(firstOffer, request < 0 ? undefined : request).includes('DISCOVER');
 }
 
 /** The DHCP transactions of one boot, from dnsmasq's log lines ("<xid> DHCPDISCOVER(br) …"), in order. */
@@ -454,7 +467,8 @@ export function dhcpTransactions(dhcp: TimedLine[]): DhcpTransaction[] {
     if (!m) continue;
     const xid = m[1]!;
     let tx = byXid.get(xid);
-    if (!tx) byXid.set(xid, (tx = { xid, discovers: [], offers: [] }));
+    if (!tx) byXid.set(xid, (tx = { xid, discovers: [], offers: [], sequence: [] }));
+    tx.sequence.push(m[2]!);
     if (m[2] === 'DISCOVER') tx.discovers.push(l.t);
     else if (m[2] === 'OFFER') tx.offers.push(l.t);
     else if (m[2] === 'REQUEST') tx.request ??= l.t;
