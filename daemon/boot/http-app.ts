@@ -10,6 +10,7 @@ import type { Config } from '../config/schema.ts';
 import { IronbayError } from '../errors.ts';
 import type { Store } from '../store/db.ts';
 import type { BootAssets } from './assets.ts';
+import { DEFAULT_CACHE_BYTES, fileCache, type FileCache } from './file-cache.ts';
 import { loadTemplates, type Templates } from './ipxe-script.ts';
 import { assetRoutes } from './routes/assets.ts';
 import { reportRoutes } from './routes/report.ts';
@@ -29,16 +30,19 @@ export interface BootAppOptions {
   templates?: Templates;
   /** How long a held machine waits before leaving network boot (tests shorten it). */
   holdSeconds?: number;
+  /** Memory for hot assets (kernels, initrds); 0 streams everything from disk. Default 256 MiB. */
+  assetCacheBytes?: number;
 }
 
 export interface BootAppDeps extends BootAppOptions {
   templates: Templates;
+  cache: FileCache;
 }
 
 export type BootApp = Awaited<ReturnType<typeof buildBootApp>>;
 
 export async function buildBootApp(opts: BootAppOptions) {
-  const deps: BootAppDeps = { ...opts, templates: opts.templates ?? loadTemplates(TEMPLATE_DIR) };
+  const deps: BootAppDeps = { ...opts, templates: opts.templates ?? loadTemplates(TEMPLATE_DIR), cache: fileCache(opts.assetCacheBytes ?? DEFAULT_CACHE_BYTES) };
   const log = opts.log.child({ mod: 'boot-http' });
   const app = Fastify({
     loggerInstance: log,

@@ -136,8 +136,10 @@ machines
   .description('one machine in detail')
   .option('--json', 'JSON output')
   .action(async (name: string, o: { json?: boolean }) => {
+    // `machines` has a --json of its own, and commander gives it the flag wherever it stands.
+    const asJson = o.json ?? machines.opts<{ json?: boolean }>().json;
     const m = await (await client()).request<MachineOut>('GET', `/api/v1/machines/${encodeURIComponent(name)}`);
-    if (o.json) return json({ ...m, boot: await (await client()).request<BootTimelineOut>('GET', `/api/v1/machines/${encodeURIComponent(name)}/boot`) });
+    if (asJson) return json({ ...m, boot: await (await client()).request<BootTimelineOut>('GET', `/api/v1/machines/${encodeURIComponent(name)}/boot`) });
     out(printMachine(m));
     const boot = await (await client()).request<BootTimelineOut>('GET', `/api/v1/machines/${encodeURIComponent(name)}/boot`);
     out('\n' + printBootTimeline(boot));

@@ -200,6 +200,15 @@ describe('boot HTTP app', () => {
       assert.ok(events('boot.report-rejected').length - before <= REJECT_EVENTS_PER_MINUTE);
     });
 
+    test('the body the test initrd sends (test/helpers/initrd.ts: stage, mac, ip) is understood', async () => {
+      setState('w-004', 'installing');
+      const token = tokenOf((await script('mac=52:54:00:00:10:04')).body);
+      const r = await report({ token, machine: 'w-004', stage: 'installed', mac: '52:54:00:00:10:04', ip: '198.51.100.201' });
+      assert.equal(r.statusCode, 200, r.body);
+      assert.equal(events('boot.installed', 'w-004').at(-1)!.details.message, '(mac 52:54:00:00:10:04, ip 198.51.100.201)');
+      assert.equal((await report({ token: 'x' })).statusCode, 400, 'no status at all');
+    });
+
     test('an unknown status or field is a 400', async () => {
       assert.equal((await report({ token: 'x', status: 'done' })).statusCode, 400);
       assert.equal((await report({ token: 'x', status: 'progress', extra: 1 })).statusCode, 400);

@@ -1,6 +1,6 @@
 // POST /api/v1/boot/report: the installer's phone-home. It presents the token from its kernel
-// command line (ironbay.token=…) in the body or as `Authorization: Bearer`, with a status:
-// `progress` any number of times, then `installed` or `failed` once. JSON or a form body
+// command line (ironbay.token=…) in the body or as `Authorization: Bearer`, with a status
+// (`status` or `stage`): `progress` any number of times, then `installed` or `failed` once. JSON or a form body
 // (busybox wget --post-data in an initrd can send the latter without extra tools).
 //
 // A refused report is answered 401 (no, unknown or another machine's token) or 409 (a token
@@ -53,16 +53,25 @@ export const reportRoutes: FastifyPluginAsyncTypebox<BootAppDeps> = async (app, 
           {
             token: Type.Optional(Type.String({ maxLength: 256 })),
             machine: Type.Optional(Type.String({ maxLength: 253 })),
-            status: Type.Enum([...REPORT_STATUSES]),
+            status: Type.Optional(Type.Enum([...REPORT_STATUSES])),
+            // `stage` is the same as `status`, as the test initrd (test/helpers/initrd.ts) sends it.
+            stage: Type.Optional(Type.Enum([...REPORT_STATUSES])),
             message: Type.Optional(Type.String({ maxLength: 1000 })),
+            // What the installer sees of itself; kept in the stage's detail.
+            mac: Type.Optional(Type.String({ maxLength: 64 })),
+            ip: Type.Optional(Type.String({ maxLength: 64 })),
           },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ ok: Type.Literal(true), machine: Type.String(), bootId: Type.Integer() }), 401: ErrorBody, 409: ErrorBody },
+        response: { 200: Type.Object({ ok: Type.Literal(true), machine: Type.String(), bootId: Type.Integer() }), 400: ErrorBody, 401: ErrorBody, 409: ErrorBody },
       },
     },
     async (req, reply) => {
       const b = req.body;
+      const status = b.status ?? b.stage;
+      if (!status) return reply.code(400).send({ code: 'IB_ERR_BAD_REQUEST', message: `a boot report needs a status: ${REPORT_STATUSES.join(', ')}` });
+      const seen = [b.mac && `mac ${b.mac}`, b.ip && `ip ${b.ip}`].filter(Boolean).join(', ');
+      const message = [b.message, seen && `(${seen})`].filter(Boolean).join(' ') || undefined;
       const auth = req.headers.authorization;
       const token = b.token ?? (auth?.startsWith('Bearer ') ? auth.slice(7).trim() : undefined);
       const log = req.log.child({ mod: 'boot-report', machine: b.machine, from: req.ip });
@@ -71,14 +80,14 @@ export const reportRoutes: FastifyPluginAsyncTypebox<BootAppDeps> = async (app, 
         log.warn('boot report without a token');
         return reply.code(401).send({ code: 'IB_ERR_AUTH_MISSING', message: 'a boot report needs the token from the kernel command line (ironbay.token=…)' });
       }
-      const r = acceptReport(store, { token, status: b.status, ...(b.machine !== undefined && { machine: b.machine }), ...(b.message !== undefined && { message: b.message }) });
+      const r = acceptReport(store, { token, status, ...(b.machine !== undefined && { machine: b.machine }), ...(message !== undefined && { message }) });
       if (!r.ok) {
         recordRejection(r.reason, req.ip, r, b.machine);
         log.warn({ reason: r.reason, bootId: r.bootId, tokenOf: r.machine }, 'boot report rejected');
         const conflict = r.reason === 'superseded' || r.reason === 'replayed';
         return reply.code(conflict ? 409 : 401).send({ code: conflict ? 'IB_ERR_CONFLICT' : 'IB_ERR_AUTH_INVALID', message: `boot report refused: ${REJECT_REASONS[r.reason]}` });
       }
-      log[b.status === 'progress' ? 'debug' : 'info']({ machine: r.machine, bootId: r.bootId, status: b.status, message: b.message }, 'boot report');
+      log[status === 'progress' ? 'debug' : 'info']({ machine: r.machine, bootId: r.bootId, status, message }, 'boot report');
       return { ok: true as const, machine: r.machine, bootId: r.bootId };
     },
   );
