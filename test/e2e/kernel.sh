@@ -16,9 +16,17 @@ mkdir -p "$dest"
 dest=$(cd "$dest" && pwd)
 
 # The package linux-image-amd64 depends on (e.g. linux-image-6.1.0-56-amd64).
-pkg=$(apt-cache depends linux-image-amd64 | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n1)
+kernel_package() {
+  apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n1
+}
+pkg=$(kernel_package)
 if [[ -z $pkg ]]; then
-  echo "e2e kernel: apt-cache knows no linux-image-amd64 (run apt-get update)" >&2
+  # No package lists yet (a fresh machine whose packages were all installed already).
+  apt-get update -qq
+  pkg=$(kernel_package)
+fi
+if [[ -z $pkg ]]; then
+  echo "e2e kernel: apt-cache knows no linux-image-amd64" >&2
   exit 1
 fi
 if [[ -f $dest/vmlinuz && -f $dest/busybox && -f $dest/modules/order && $(cat "$dest/kernel-package" 2>/dev/null) == "$pkg" ]]; then
@@ -30,7 +38,7 @@ work=$(mktemp -d "$dest/.fetch.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 # apt-get download writes into the current directory; as root it warns that _apt cannot
 # write there, which is harmless.
-(cd "$work" && apt-get download -q "$pkg" busybox-static 2>&1) | { grep -v '^W: Download is performed unsandboxed' || true; }
+(cd "$work" && apt-get download -qq "$pkg" busybox-static 2>&1) | { grep -v '^W: Download is performed unsandboxed' || true; }
 shopt -s nullglob
 debs=("$work"/linux-image-*.deb)
 bbdebs=("$work"/busybox-static_*.deb)
@@ -74,7 +82,8 @@ add_module() {
 for name in virtio_pci virtio_net e1000; do add_module "$name"; done
 
 bb=$work/bb/bin/busybox
-if ! file -b "$bb" | grep -q 'statically linked'; then
+# A dynamically linked busybox names its loader; `file` need not be installed to tell.
+if LC_ALL=C grep -qa '/lib64/ld-linux' "$bb"; then
   echo "e2e kernel: $bb from busybox-static is not statically linked" >&2
   exit 1
 fi

@@ -129,7 +129,10 @@ export async function startVm(o: VmOptions): Promise<Vm> {
     // A line starts with its first visible character (firmware sends escape sequences between lines).
     if (!pending.replace(ESCAPES, '').trim()) pendingStart = t;
     pending += s;
-    const parts = pending.split(/\r\n|\n|\r/);
+    // A terminal reset or clear screen (SeaBIOS's serial console on a mode switch, e.g. when the
+    // kernel starts mid-line) ends a line too.
+    // eslint-disable-next-line no-control-regex
+    const parts = pending.split(/\r\n|\n|\r|\x1bc|\x1b\[2J/);
     pending = parts.pop() ?? '';
     for (const p of parts) {
       const text = p.replace(ESCAPES, '').trimEnd();
