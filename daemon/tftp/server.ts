@@ -156,8 +156,11 @@ class Server implements TftpServer {
   readonly #log: Logger;
   readonly #listeners: Listener[] = [];
   readonly #sessions = new Set<Session>();
-  /** Clients with a request being opened or a transfer under way (device/address:port). */
-  readonly #busy = new Set<string>();
+  /**
+   * Clients with a request being opened or a transfer under way, by device/address:port, with
+   * the file asked for and, once started, the session.
+   */
+  readonly #busy = new Map<string, { file: string; session?: Session }>();
   readonly #cache: ContentCache;
   readonly #counters: SessionCounters = { wrongTid: 0, malformed: 0, unexpected: 0, dataPackets: 0, bytesSent: 0 };
   readonly #stats = { requests: 0, duplicateRequests: 0, completed: 0, peakActive: 0, retransmits: 0 };
@@ -252,14 +255,22 @@ class Server implements TftpServer {
     if (req.op === 'wrq') return this.#refuse(l, req, peer, t0, 'write-request');
     if (req.mode === 'mail') return this.#refuse(l, req, peer, t0, 'mail-mode');
     const key = `${l.device ?? ''}/${peer.address}:${peer.port}`;
-    if (this.#busy.has(key)) {
-      // The client resent its request before our first packet reached it; the transfer's own
-      // retransmission answers it.
-      this.#stats.duplicateRequests++;
-      return;
+    const current = this.#busy.get(key);
+    if (current) {
+      // The same request again before the client acknowledged anything: it resent its request
+      // before our first packet reached it, and the transfer's own retransmission answers it.
+      // Anything else from that port is a new transfer — the client gave up on the old one
+      // and reuses its port (PXE ROMs often use a fixed one): the old one yields at once, or
+      // the client would be shut out until it timed out.
+      if (current.file === req.filename && !current.session?.acknowledged) {
+        this.#stats.duplicateRequests++;
+        return;
+      }
+      if (!current.session) return; // still opening: at most milliseconds old, let it start
+      current.session.supersede();
     }
     if (this.#busy.size >= this.#o.maxTransfers) return this.#refuse(l, req, peer, t0, 'busy');
-    this.#busy.add(key);
+    this.#busy.set(key, { file: req.filename });
     this.#stats.peakActive = Math.max(this.#stats.peakActive, this.#busy.size);
     this.#serve(l, req, peer, t0, key).catch((err: unknown) => {
       // A bug, not a client's doing: log it loudly, free the slot, keep serving.
@@ -331,7 +342,7 @@ class Server implements TftpServer {
       now: () => performance.now(),
       onEnd: (end) => {
         this.#sessions.delete(session);
-        this.#busy.delete(key);
+        if (this.#busy.get(key)?.session === session) this.#busy.delete(key);
         if (!this.#sessions.size) this.#stopTicker();
         const retransmits = transfer.stats.dataResent;
         this.#stats.retransmits += retransmits;
@@ -348,6 +359,7 @@ class Server implements TftpServer {
       },
     });
     this.#sessions.add(session);
+    this.#busy.set(key, { file: req.filename, session });
     this.#startTicker();
     session.start();
   }

@@ -14,7 +14,7 @@ export interface Peer {
   readonly port: number;
 }
 
-export type SessionEnd = { ok: true } | { ok: false; reason: 'timeout' | 'peer-error' | 'io-error' | 'socket-error' | 'shutdown'; detail?: string };
+export type SessionEnd = { ok: true } | { ok: false; reason: 'timeout' | 'peer-error' | 'io-error' | 'socket-error' | 'shutdown' | 'superseded'; detail?: string };
 
 export interface SessionCounters {
   wrongTid: number;
@@ -63,6 +63,11 @@ export class Session {
     o.socket.on('error', (err) => this.#end({ ok: false, reason: 'socket-error', detail: err.message }));
   }
 
+  /** Whether the client has acknowledged anything yet (ACK 0 of the OACK, or a DATA block). */
+  get acknowledged(): boolean {
+    return this.#transfer.acked > (this.#oack ? -1 : 0);
+  }
+
   get deadline(): number | undefined {
     return this.#over ? undefined : this.#transfer.deadline;
   }
@@ -77,9 +82,14 @@ export class Session {
     this.#apply(this.#transfer.onTimeout(now));
   }
 
-  /** Ends the transfer early (server shutdown). */
+  /** Ends the transfer early (server shutdown); the client is told. */
   abort(): void {
     this.#end({ ok: false, reason: 'shutdown' }, ERROR_SHUTDOWN);
+  }
+
+  /** Ends the transfer silently: the same client port has started another one. */
+  supersede(): void {
+    this.#end({ ok: false, reason: 'superseded' });
   }
 
   #onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {

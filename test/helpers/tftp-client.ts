@@ -72,11 +72,17 @@ export function tftpGet(o: GetOptions): Promise<GetResult> {
     const r = { dataReceived: 0, duplicates: 0, dropped: 0, acksSent: 0 };
     let done = false;
 
-    const finish = (result: Partial<GetResult>): void => {
+    const finish = (result: Partial<GetResult>, lastPacket?: Uint8Array): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      socket.close();
+      // dgram drops a send that is still waiting for its address lookup (next tick) when the
+      // socket closes: the final ACK closes the socket from its callback.
+      if (lastPacket) {
+        for (let i = 1; i < copies; i++) socket.send(lastPacket, server ?? o.port, o.host);
+        socket.send(lastPacket, server ?? o.port, o.host, () => socket.close());
+      }
+      else socket.close();
       const data = o.keep ? Buffer.concat(chunks) : undefined;
       resolve({ ok: false, sha256: hash.digest('hex'), bytes, blksize, windowsize, ...(oack ? { oack } : {}), ...(server ? { serverPort: server } : {}), ...(data ? { data } : {}), ...r, ms: performance.now() - t0, ...result });
     };
@@ -158,8 +164,8 @@ export function tftpGet(o: GetOptions): Promise<GetResult> {
       hash.update(data);
       if (o.keep) chunks.push(Buffer.from(data));
       if (data.length < blksize) {
-        ack(taken);
-        return finish({ ok: true });
+        r.acksSent += copies;
+        return finish({ ok: true }, encode({ op: 'ack', block: taken % BLOCK_MODULO }));
       }
       if (++inWindow >= windowsize) {
         inWindow = 0;
