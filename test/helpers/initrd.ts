@@ -176,7 +176,8 @@ export async function buildInitrd(outPath: string, assets = E2E_ASSETS): Promise
     for (const [m, b] of modules) await writeFile(join(root, 'lib/modules', m), b);
     await copyFile(join(assets, 'modules/order'), join(root, 'lib/modules/order'));
     await chmod(join(root, 'init'), 0o755);
-    const tmp = `${outPath}.tmp`;
+    // Unique: two test files may build at once; the rename is atomic.
+    const tmp = `${outPath}.${String(process.pid)}.${root.slice(-6)}.tmp`;
     await cpioGzip(root, tmp);
     await rename(tmp, outPath);
     await writeFile(stamp, `${hash}\n`);

@@ -44,8 +44,7 @@ export async function createBootNetwork(opts: { tag?: string; ipv6?: boolean } =
       // nodad: the address is usable at once (dnsmasq's RA needs it).
       await netns.exec(ns, 'ip', ['-6', 'addr', 'add', BOOT_IPV6, 'dev', bridge, 'nodad']);
     } else {
-      // No IPv6 at all on the boot network: the bridge would otherwise answer nothing anyway,
-      // but this makes the "no router advertisement" case explicit.
+      // No IPv6 on the server side at all: nothing can send a router advertisement.
       await netns.exec(ns, 'sysctl', ['-q', '-w', `net.ipv6.conf.${bridge}.disable_ipv6=1`]);
     }
     return { netns, ns, bridge, serverIp: SERVER_IP, dispose: () => netns.dispose() };
@@ -486,7 +485,10 @@ export interface IpxeWaits {
   afterAckMs: number;
   /** iPXE's "Configuring (net0 …)" line, from its start to its "ok". */
   configuringMs?: number;
-  /** Whether iPXE got an IPv6 router advertisement (it printed a global IPv6 address). */
+  /**
+   * Whether iPXE printed a global IPv6 address, i.e. got a router advertisement with a prefix (a
+   * prefix-less RA also ends its wait, but leaves no such line: look at configuringMs then).
+   */
   gotRouterAdvertisement: boolean;
 }
 
