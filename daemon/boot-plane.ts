@@ -1,20 +1,22 @@
 // The boot plane: what a machine talks to when it powers on in the boot VLAN — DHCP (with
 // ProxyDHCP in proxy mode), TFTP and boot HTTP — started only when boot interfaces are
-// configured, and each bound to them alone.
+// configured. DHCP and TFTP sockets are bound to those interfaces alone; every stage a
+// machine passes is recorded in its boot timeline.
 import { existsSync, readdirSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
+import { assetRoots, bootAssets, IPXE_ROOT } from './boot/assets.ts';
+import { buildBootApp, type BootApp } from './boot/http-app.ts';
+import { flushBootStages, recordBootStage } from './boot/timeline.ts';
 import type { Config } from './config/schema.ts';
 import { startDhcpServer, type DhcpServer } from './dhcp/server.ts';
-import type { Observation } from './dhcp/responder.ts';
 import type { Store } from './store/db.ts';
-
-/** The iPXE binaries pxe-assets/install.sh copied from Debian's ipxe package. */
-export const IPXE_DIR = fileURLToPath(new URL('../pxe-assets/ipxe/', import.meta.url));
+import { startTftpServer, type TftpServer } from './tftp/server.ts';
 
 export interface BootPlane {
   dhcp: DhcpServer;
+  tftp: TftpServer;
+  http: BootApp;
   advertise: string;
   httpBase: string;
   close(): Promise<void>;
@@ -35,33 +37,62 @@ export function advertisedAddress(config: Readonly<Config>): string {
   );
 }
 
-export async function startBootPlane(config: Readonly<Config>, store: Store, log: Logger, observe?: (o: Observation) => void): Promise<BootPlane> {
+export async function startBootPlane(config: Readonly<Config>, store: Store, log: Logger): Promise<BootPlane> {
   const all = networkInterfaces();
   const missing = config.boot.interfaces.filter((d) => !all[d]);
   if (missing.length) throw new BootPlaneError(`boot interface${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not found on this host`);
   const advertise = advertisedAddress(config);
   const httpBase = `http://${advertise}:${String(config.boot.http.port)}`;
-  const assets = new Set(existsSync(IPXE_DIR) ? readdirSync(IPXE_DIR) : []);
-  if (!assets.size) log.warn({ dir: IPXE_DIR }, 'no iPXE binaries: run pxe-assets/install.sh; firmware PXE clients get no boot file');
-  const dhcp = await startDhcpServer({
-    store,
-    mode: config.boot.mode,
-    interfaces: config.boot.interfaces,
-    port: config.boot.dhcp.port,
-    clientPort: config.boot.dhcp.clientPort,
-    proxyPort: config.boot.dhcp.proxyPort,
-    advertise,
-    httpBase,
-    hasAsset: (name) => assets.has(name),
-    log: log.child({ mod: 'dhcp' }),
-    ...(observe ? { observe } : {}),
-  });
-  return {
-    dhcp,
-    advertise,
-    httpBase,
-    close: async () => {
-      await dhcp.close();
-    },
+  const ipxe = new Set(existsSync(IPXE_ROOT) ? readdirSync(IPXE_ROOT) : []);
+  if (!ipxe.size) log.warn({ dir: IPXE_ROOT }, 'no iPXE binaries: run pxe-assets/install.sh; firmware PXE clients get no boot file');
+
+  const closers: (() => Promise<void>)[] = [];
+  const closeAll = async (): Promise<void> => {
+    for (const c of closers.reverse()) await c();
+    flushBootStages(store);
   };
+  try {
+    const dhcp = await startDhcpServer({
+      store,
+      mode: config.boot.mode,
+      interfaces: config.boot.interfaces,
+      port: config.boot.dhcp.port,
+      clientPort: config.boot.dhcp.clientPort,
+      proxyPort: config.boot.dhcp.proxyPort,
+      advertise,
+      httpBase,
+      hasAsset: (name) => ipxe.has(name),
+      log: log.child({ mod: 'dhcp' }),
+      observe: (o) => recordBootStage(store, { mac: o.mac, stage: o.stage, detail: o.detail }),
+    });
+    closers.push(() => dhcp.close());
+
+    const roots = assetRoots(config);
+    const tftpLog = log.child({ mod: 'tftp' });
+    const tftp = await startTftpServer({
+      roots: config.boot.tftp.root ? [...roots, config.boot.tftp.root] : roots,
+      port: config.boot.tftp.port,
+      devices: [...config.boot.interfaces],
+      maxTransfers: config.boot.tftp.maxTransfers,
+      maxWindowsize: config.boot.tftp.maxWindowsize,
+      log: tftpLog,
+      onTransfer: (t) => {
+        // TFTP knows a client by its address only; the lease says which machine holds it.
+        const mac = dhcp.leases.macOf(t.peer.slice(0, t.peer.lastIndexOf(':')), Date.now());
+        const detail = t.ok ? `${t.file} (${String(t.bytes)} bytes in ${String(Math.round(t.ms))} ms)` : `${t.file}: ${t.reason ?? 'failed'}`;
+        if (mac) recordBootStage(store, { mac, stage: 'tftp', detail });
+        if (!t.ok) tftpLog.info({ peer: t.peer, file: t.file, reason: t.reason, detail: t.detail }, 'TFTP transfer not completed');
+      },
+    });
+    closers.push(() => tftp.close());
+
+    const http = await buildBootApp({ config, store, log: log.child({ mod: 'boot-http' }), assets: bootAssets(roots), advertise: httpBase });
+    await http.listen({ host: config.boot.http.listen, port: config.boot.http.port });
+    closers.push(() => http.close());
+
+    return { dhcp, tftp, http, advertise, httpBase, close: closeAll };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
 }

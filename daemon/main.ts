@@ -39,9 +39,7 @@ export async function runDaemon(config: Readonly<Config>, configFile: string): P
   // The boot plane refuses to start rather than serve on the wrong interfaces: a boot
   // interface that is missing or has no address stops the daemon with the reason.
   const bootPlane = config.boot.interfaces.length
-    ? await startBootPlane(config, store, log, (o) => {
-        if (o.machine) log.debug({ mac: o.mac, machine: o.machine.name, stage: o.stage, detail: o.detail }, 'boot stage');
-      })
+    ? await startBootPlane(config, store, log)
     : undefined;
 
   const lifecycle = { stopping: false };

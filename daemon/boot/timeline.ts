@@ -24,6 +24,9 @@ export const BOOT_STAGES = [
   'dhcp-decline',
   'dhcp-release',
   'dhcp-inform',
+  /** ProxyDHCP: boot information to a client whose address comes from another server. */
+  'proxy-offer',
+  'proxy-ack',
   'tftp',
   /** A file fetched over HTTP outside a boot session: the iPXE binary by UEFI HTTP boot. */
   'http',

@@ -157,6 +157,12 @@ export class LeaseBook {
     return r && live(r, now) ? { mac: r.mac, state: r.state } : undefined;
   }
 
+  /** Which client the address is bound to (TFTP and HTTP know a client only by its address). */
+  macOf(address: string, now: number): string | undefined {
+    const r = this.rows.get(address);
+    return r && r.state !== 'declined' && live(r, now) ? r.mac : undefined;
+  }
+
   private write(address: string, mac: string, state: Row['state'], expiresAt: number, now: number, clientId?: string): void {
     if (state !== 'offered') this.upsert.run(address, mac, clientId ?? null, state, expiresAt, new Date(now).toISOString());
     this.remember({ address, mac, state, expires_at: expiresAt });

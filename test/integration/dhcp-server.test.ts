@@ -161,6 +161,13 @@ describe('DHCP server against udhcpc, dhclient and dhcrelay in namespaces', { ti
       leases().find((l) => l.address === '198.51.100.10'),
       { address: '198.51.100.10', mac: ALPHA, state: 'bound' },
     );
+    // Each exchange is in the machine's boot timeline.
+    const t = await daemon.api<{ entries: { stage: string; detail: string }[] }>('GET', '/api/v1/machines/alpha/boot');
+    assert.deepEqual(
+      t.body.entries.map((x) => x.stage),
+      ['dhcp-discover', 'dhcp-offer', 'dhcp-ack'],
+    );
+    assert.match(t.body.entries[2]!.detail, /^198\.51\.100\.10 for 600s/);
   });
 
   test('dhclient gets a pool address for a known machine without a reservation', async () => {
