@@ -86,8 +86,8 @@ export async function startBootPlane(config: Readonly<Config>, store: Store, log
     });
     closers.push(() => tftp.close());
 
-    const http = await buildBootApp({ config, store, log: log.child({ mod: 'boot-http' }), assets: bootAssets(roots), advertise: httpBase });
-    await http.listen({ host: config.boot.http.listen, port: config.boot.http.port });
+    const http = await buildBootApp({ config, store, log, assets: bootAssets(roots), advertise: httpBase });
+    await http.listen({ host: config.boot.http.listen ?? advertise, port: config.boot.http.port });
     closers.push(() => http.close());
 
     return { dhcp, tftp, http, advertise, httpBase, close: closeAll };

@@ -56,7 +56,9 @@ export const ConfigSchema = Type.Object(
           {
             // Separate from the API listener: the boot network reaches boot scripts, assets and
             // phone-home, never the operator API.
-            listen: Type.String({ default: '0.0.0.0', description: 'address the boot HTTP server binds to' }),
+            listen: Type.Optional(
+              Type.String({ description: 'address the boot HTTP server binds to; default: the advertised boot address, so it is not reachable from other networks' }),
+            ),
             port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
           },
           { additionalProperties: false, default: {} },
