@@ -248,7 +248,11 @@ export async function startDnsmasq(net: BootNetwork, o: DnsmasqOptions): Promise
 
 export interface BootVmOptions {
   net: BootNetwork;
-  http: BootHttp;
+  /**
+   * The test's HTTP/phone-home server: bootVm then also waits for the POST there. Without it (a
+   * boot against the ironbay daemon) the console's IRONBAY-PHONED-HOME line is the phone-home.
+   */
+  http?: BootHttp;
   name: string;
   firmware: 'bios' | 'uefi';
   mac: string;
@@ -266,11 +270,11 @@ export interface BootResult {
   name: string;
   firmware: 'bios' | 'uefi';
   mac: string;
-  /** Power-on (qemu spawned) to the phone-home POST received by the server. */
+  /** Power-on (qemu spawned) to the phone-home POST received by the server (without `http`: seen on the console). */
   phoneHomeMs: number;
   /** Power-on to the IRONBAY-PHONED-HOME line on the serial console. */
   serialPhonedHomeMs: number;
-  /** The POST's JSON body as the server got it. */
+  /** The POST's JSON body as the server got it (undefined without `http`). */
   report: unknown;
   /** First-occurrence times (ms since power-on) of boot milestones found on the console. */
   milestones: Record<string, number>;
@@ -320,7 +324,7 @@ export async function bootVm(o: BootVmOptions): Promise<BootResult> {
     const machine = o.mac.toLowerCase().replaceAll(':', '-');
     const [serialHit, report] = await Promise.all([
       vm.waitForSerial(/IRONBAY-PHONED-HOME \d+/, timeoutMs),
-      o.http.waitFor((r) => r.method === 'POST' && typeof r.body === 'object' && r.body !== null && (r.body as { machine?: unknown }).machine === machine, timeoutMs),
+      o.http?.waitFor((r) => r.method === 'POST' && typeof r.body === 'object' && r.body !== null && (r.body as { machine?: unknown }).machine === machine, timeoutMs),
     ]);
     let timer: NodeJS.Timeout | undefined;
     const exit = await Promise.race([vm.exited, new Promise<null>((r) => (timer = setTimeout(() => r(null), 30_000)))]);
@@ -347,16 +351,16 @@ export async function bootVm(o: BootVmOptions): Promise<BootResult> {
     // DHCP lines for its MAC; TFTP lines for its addresses.
     const dhcp = (o.dhcpLog ?? []).filter((l) => since(l) && mine(l.text) && (/DHCP|RTR-/.test(l.text) || /tftp/i.test(l.text))).map((l) => ({ t: l.t - powerOn, text: l.text }));
     for (const l of dhcp) merged.push({ t: l.t, text: `server  ${l.text}` });
-    const http = o.http.records.filter((r) => since(r) && ips.has(r.remote?.replace(/^::ffff:/, '') ?? '')).map((r) => ({ ...r, t: r.t - powerOn }));
+    const http = (o.http?.records ?? []).filter((r) => since(r) && ips.has(r.remote?.replace(/^::ffff:/, '') ?? '')).map((r) => ({ ...r, t: r.t - powerOn }));
     for (const r of http) merged.push({ t: r.t, text: `http    ${r.method} ${r.path} ${String(r.status)} from ${r.remote ?? '?'}` });
     merged.sort((a, b) => a.t - b.t);
     return {
       name: o.name,
       firmware: o.firmware,
       mac: o.mac,
-      phoneHomeMs: report.t - powerOn,
+      phoneHomeMs: report ? report.t - powerOn : serialHit.ms,
       serialPhonedHomeMs: serialHit.ms,
-      report: report.body,
+      report: report?.body,
       milestones,
       timeline: merged.map((m) => `${fmt(m.t)} ${m.text}`).join('\n'),
       dhcp,
