@@ -243,6 +243,9 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const rows: Row[] = [];
   console.log(`TFTP boot storm: ${CLIENTS} concurrent clients per run, loopback, ${cpus().length} CPUs, load average ${loadavg()[0]!.toFixed(2)} at start`);
+  // All servers run at once (idle ones cost nothing) and take turns per file and mode, so a
+  // change in the machine's other load during the run is spread over all of them.
+  const started: { spec: ServerSpec; child: ChildProcess; meter: CpuMeter }[] = [];
   try {
     for (const spec of SERVERS) {
       const s = await startServer(spec, root);
@@ -251,29 +254,34 @@ async function main(): Promise<void> {
         for (const f of FILES) for (const m of MODES) rows.push({ server: spec.name, file: f.label, mode: m.key, note: s.unavailable });
         continue;
       }
-      try {
-        // Warm-up: first request (file cache, code paths) not measured.
-        await load(spec.port, FILES[0]!.name, sums.get(FILES[0]!.name)!, 2, { blksize: '1468' });
-        for (const f of FILES) {
-          for (const m of MODES) {
-            const cpu0 = s.meter.seconds();
-            const r = await load(spec.port, f.name, sums.get(f.name)!, CLIENTS, m.options);
-            // tftpd-hpa's per-transfer children may still be exiting.
-            await new Promise((res) => setTimeout(res, 150));
-            const cpu = s.meter.seconds() - cpu0;
-            const mib = r.bytes / 2 ** 20;
-            const row: Row = { server: spec.name, file: f.label, mode: m.key, mibps: mib / (r.ms / 1000), cpuPerMib: mib ? cpu / mib : undefined, negotiated: negotiatedLabel(r.negotiated), failed: r.failed };
-            if (r.failed) row.note = r.errors.join('; ');
-            rows.push(row);
-            console.log(`  ${spec.name.padEnd(9)} ${f.label.padEnd(6)} ${m.key.padEnd(22)} ${fmt(row.mibps, 1).padStart(7)} MiB/s  ${fmt(row.cpuPerMib, 4)} CPU-s/MiB  ${row.negotiated}${r.failed ? `  ${r.failed} failed` : ''}`);
-          }
+      started.push({ spec, ...s });
+      // Warm-up: first request (file cache, code paths) not measured.
+      await load(spec.port, FILES[0]!.name, sums.get(FILES[0]!.name)!, 2, { blksize: '1468' });
+    }
+    let turn = 0;
+    for (const f of FILES) {
+      for (const m of MODES) {
+        const order = started.map((_, i) => started[(i + turn) % started.length]!);
+        turn++;
+        for (const { spec, meter } of order) {
+          const cpu0 = meter.seconds();
+          const r = await load(spec.port, f.name, sums.get(f.name)!, CLIENTS, m.options);
+          // tftpd-hpa's per-transfer children may still be exiting.
+          await new Promise((res) => setTimeout(res, 150));
+          const cpu = meter.seconds() - cpu0;
+          const mib = r.bytes / 2 ** 20;
+          const row: Row = { server: spec.name, file: f.label, mode: m.key, mibps: mib / (r.ms / 1000), cpuPerMib: mib ? cpu / mib : undefined, negotiated: negotiatedLabel(r.negotiated), failed: r.failed };
+          if (r.failed) row.note = r.errors.join('; ');
+          rows.push(row);
+          console.log(`  ${spec.name.padEnd(9)} ${f.label.padEnd(6)} ${m.key.padEnd(22)} ${fmt(row.mibps, 1).padStart(7)} MiB/s  ${fmt(row.cpuPerMib, 4)} CPU-s/MiB  ${row.negotiated}${r.failed ? `  ${r.failed} failed` : ''}`);
         }
-      } finally {
-        await stopServer(s.child);
-        s.meter.dispose();
       }
     }
   } finally {
+    for (const s of started) {
+      await stopServer(s.child);
+      s.meter.dispose();
+    }
     rmSync(root, { recursive: true, force: true });
   }
   report(rows, performance.now() - t0);
