@@ -18,10 +18,10 @@ cd "$(dirname "$0")"
 #   busybox (udhcpc), isc-dhcp-client (dhclient), isc-dhcp-relay (dhcrelay), kea-dhcp4-server,
 #   kea-admin (perfdhcp), dnsmasq-base, tftpd-hpa, tftp-hpa, atftpd (atftp's server, with
 #   windowsize), tcpdump, qemu-system-x86 + ipxe-qemu + ovmf (PXE-booting firmware),
-#   nginx-light and wrk (HTTP benchmark)
+#   nginx-light and wrk (HTTP benchmark), ndisc6 (rdisc6: asks for router advertisements)
 packages=(ca-certificates systemd shellcheck sqlite3 iproute2 procps curl gcc libc6-dev ipxe
   busybox isc-dhcp-client isc-dhcp-relay kea-dhcp4-server kea-admin dnsmasq-base tftpd-hpa tftp-hpa
-  atftpd tcpdump qemu-system-x86 ipxe-qemu ovmf nginx-light wrk cpio)
+  atftpd tcpdump qemu-system-x86 ipxe-qemu ovmf nginx-light wrk cpio ndisc6)
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
 missing=()

@@ -10,6 +10,7 @@ import { buildBootApp, type BootApp } from './boot/http-app.ts';
 import { flushBootStages, recordBootStage } from './boot/timeline.ts';
 import type { Config } from './config/schema.ts';
 import { startDhcpServer, type DhcpServer } from './dhcp/server.ts';
+import { startRouterAdvertiser } from './ipv6/router-advertiser.ts';
 import type { Store } from './store/db.ts';
 import { startTftpServer, type TftpServer } from './tftp/server.ts';
 
@@ -85,6 +86,11 @@ export async function startBootPlane(config: Readonly<Config>, store: Store, log
       },
     });
     closers.push(() => tftp.close());
+
+    if (config.boot.routerAdvertisement) {
+      const ra = startRouterAdvertiser(config.boot.interfaces, log.child({ mod: 'ra' }));
+      closers.push(async () => ra.close());
+    }
 
     const http = await buildBootApp({ config, store, log, assets: bootAssets(roots), advertise: httpBase });
     await http.listen({ host: config.boot.http.listen ?? advertise, port: config.boot.http.port });

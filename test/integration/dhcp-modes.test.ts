@@ -100,6 +100,23 @@ describe('DHCP modes: discovery, kill -9, proxy', { timeout: 180_000 }, () => {
     );
   });
 
+  test('IPv6: a router solicitation on the boot network gets an advertisement that configures nothing (rdisc6)', async () => {
+    const c = await clientOn(KNOWN);
+    // The solicitation needs a link-local source address, usable once duplicate address detection is over.
+    for (let i = 0; i < 50; i++) {
+      const a = await lab.exec(c.ns, 'ip', ['-6', 'addr', 'show', 'dev', c.dev, 'scope', 'link']);
+      if (/inet6 fe80/.test(a.stdout) && !/tentative/.test(a.stdout)) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    // rdisc6 sends a solicitation and prints the advertisement it gets back.
+    const r = await lab.try(c.ns, 'rdisc6', ['-1', '-w', '2000', c.dev]);
+    assert.equal(r.code, 0, `no router advertisement: ${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, /Router lifetime\s*:\s*0 \(0x00000000\) seconds/);
+    assert.match(r.stdout, /Stateful address conf\.\s*:\s*No/);
+    assert.match(r.stdout, /Stateful other conf\.\s*:\s*No/);
+    assert.doesNotMatch(r.stdout, /Prefix/);
+  });
+
   test('kill -9 loses no lease: after a restart each client keeps its address and no address is handed out twice', async () => {
     assert.ok(daemon);
     const a = await udhcpc(KNOWN);
