@@ -16,12 +16,13 @@ cd "$(dirname "$0")"
 #   ipxe       the iPXE binaries pxe-assets/install.sh copies (undionly.kpxe, snponly.efi …)
 # Test peers, started by the tests and benchmarks themselves (never as services):
 #   busybox (udhcpc), isc-dhcp-client (dhclient), isc-dhcp-relay (dhcrelay), kea-dhcp4-server,
-#   kea-admin (perfdhcp), dnsmasq-base, tftpd-hpa, tftp-hpa, atftpd (atftp's server, with
-#   windowsize), tcpdump, qemu-system-x86 + ipxe-qemu + ovmf (PXE-booting firmware),
+#   kea-admin (perfdhcp), dnsmasq-base, tftpd-hpa, tftp-hpa, atftp (a client with RFC 7440
+#   windowsize; its server atftpd conflicts with tftpd-hpa, so bench/tftp.ts unpacks it),
+#   tcpdump, qemu-system-x86 + ipxe-qemu + ovmf (PXE-booting firmware),
 #   nginx-light and wrk (HTTP benchmark), ndisc6 (rdisc6: asks for router advertisements)
 packages=(ca-certificates systemd shellcheck sqlite3 iproute2 procps curl gcc libc6-dev ipxe
   busybox isc-dhcp-client isc-dhcp-relay kea-dhcp4-server kea-admin dnsmasq-base tftpd-hpa tftp-hpa
-  atftpd tcpdump qemu-system-x86 ipxe-qemu ovmf nginx-light wrk cpio ndisc6)
+  atftp tcpdump qemu-system-x86 ipxe-qemu ovmf nginx-light wrk cpio ndisc6)
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
 missing=()
@@ -31,7 +32,7 @@ done
 if ((${#missing[@]})); then
   echo "setup: installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  # Several of these packages ship services (kea, nginx, tftpd-hpa, atftpd). Without a
+  # Several of these packages ship services (kea, nginx, tftpd-hpa). Without a
   # policy-rc.d their postinst would start them — a DHCP server running on this machine.
   # Tests start their own instances; none may run on its own.
   policy=/usr/sbin/policy-rc.d
@@ -65,6 +66,10 @@ fi
 
 # The iPXE binaries from Debian's package, with their checksums recorded.
 ./pxe-assets/install.sh
+
+# For the end-to-end boot tests: a Debian kernel, its NIC modules and busybox-static,
+# downloaded and unpacked into build/e2e (never installed on this machine).
+./test/e2e/kernel.sh
 
 runtime=$(node_modules/.bin/node --version)
 case $runtime in
