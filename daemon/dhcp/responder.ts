@@ -284,7 +284,10 @@ export class Responder {
         siaddr = this.cfg.advertise;
         file = d.file;
         opts.push(option.vendorClass('PXEClient'));
-        if (r.proxy) opts.push(option.pxe({ discoveryControl: 0x08 }));
+        // PXE 2.1 §2.2.5 discovery control, bit 3: boot the file named in this offer. Without
+        // option 43 EDK2 (OVMF, most UEFI) takes a PXEClient offer for one that needs a BINL
+        // exchange on port 4011 and, getting none, rejects it ("PXE-E16: No valid offer").
+        opts.push(option.pxe({ discoveryControl: 0x08 }));
         if (known.parameterRequestList?.includes(66)) opts.push(option.tftpServerName(this.cfg.advertise));
         if (known.parameterRequestList?.includes(67)) opts.push(option.bootfileName(d.file));
       } else if (d?.kind === 'http') {

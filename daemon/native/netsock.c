@@ -105,7 +105,12 @@ static napi_value open_icmp6(napi_env env, napi_callback_info info) {
   struct icmp6_filter filter;
   ICMP6_FILTER_SETBLOCKALL(&filter);
   ICMP6_FILTER_SETPASS(ND_ROUTER_SOLICIT, &filter);
+  // Solicitations go to all-routers (ff02::2), a group only routers are in: without joining
+  // it, the kernel of a host that does not forward drops them before any socket sees them.
+  struct ipv6_mreq all_routers = {.ipv6mr_interface = if_nametoindex(dev)};
+  inet_pton(AF_INET6, "ff02::2", &all_routers.ipv6mr_multiaddr);
   if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, (socklen_t)strlen(dev)) < 0 ||
+      setsockopt(fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &all_routers, sizeof all_routers) < 0 ||
       setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof hops) < 0 ||
       setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &hops, sizeof hops) < 0 ||
       setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &filter, sizeof filter) < 0) {
