@@ -81,7 +81,7 @@ describe('ironbay boots real firmware end to end', { timeout: 420_000 }, () => {
       results.set(b.name, b);
       console.log(`${b.name}: power-on → phone-home ${(b.phoneHomeMs / 1000).toFixed(1)} s; milestones ${JSON.stringify(b.milestones)}`);
     }
-    const [bios, uefi] = boots as [BootResult, BootResult];
+    const [bios, uefi] = boots;
     // SeaBIOS runs qemu's iPXE ROM, which is given the script straight away.
     assert.match(bios.serial, /iPXE/);
     assert.match(bios.serial, /ironbay: live bios-vm with profile e2e/);
