@@ -2,8 +2,10 @@
 // ProxyDHCP in proxy mode), TFTP and boot HTTP — started only when boot interfaces are
 // configured. DHCP and TFTP sockets are bound to those interfaces alone; every stage a
 // machine passes is recorded in its boot timeline.
-import { existsSync, readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { assetRoots, bootAssets, IPXE_ROOT } from './boot/assets.ts';
 import { buildBootApp, type BootApp } from './boot/http-app.ts';
@@ -38,13 +40,36 @@ export function advertisedAddress(config: Readonly<Config>): string {
   );
 }
 
+/**
+ * The iPXE binaries whose SHA-256 matches what pxe-assets/install.sh recorded. A mismatch
+ * stops the start: a truncated or replaced binary would otherwise hang machines mid-boot,
+ * far from the cause.
+ */
+export function verifiedIpxeBinaries(dir: string): Set<string> {
+  const sums = join(dir, 'SHA256SUMS');
+  if (!existsSync(sums)) return new Set();
+  const bad: string[] = [];
+  const ok = new Set<string>();
+  for (const line of readFileSync(sums, 'utf8').split('\n')) {
+    const m = /^([0-9a-f]{64}) {2}(\S+)$/.exec(line);
+    if (!m) continue;
+    const [, want, file] = m as unknown as [string, string, string];
+    const path = join(dir, file);
+    const got = existsSync(path) ? createHash('sha256').update(readFileSync(path)).digest('hex') : 'missing';
+    if (got === want) ok.add(file);
+    else bad.push(`${file} (${got === 'missing' ? 'missing' : `sha256 ${got.slice(0, 12)}…, recorded ${want.slice(0, 12)}…`})`);
+  }
+  if (bad.length) throw new BootPlaneError(`iPXE binaries in ${dir} differ from ${sums}: ${bad.join(', ')}; run pxe-assets/install.sh again`);
+  return ok;
+}
+
 export async function startBootPlane(config: Readonly<Config>, store: Store, log: Logger): Promise<BootPlane> {
   const all = networkInterfaces();
   const missing = config.boot.interfaces.filter((d) => !all[d]);
   if (missing.length) throw new BootPlaneError(`boot interface${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not found on this host`);
   const advertise = advertisedAddress(config);
   const httpBase = `http://${advertise}:${String(config.boot.http.port)}`;
-  const ipxe = new Set(existsSync(IPXE_ROOT) ? readdirSync(IPXE_ROOT) : []);
+  const ipxe = verifiedIpxeBinaries(IPXE_ROOT);
   if (!ipxe.size) log.warn({ dir: IPXE_ROOT }, 'no iPXE binaries: run pxe-assets/install.sh; firmware PXE clients get no boot file');
 
   const closers: (() => Promise<void>)[] = [];

@@ -88,6 +88,13 @@ for item in package.json package-lock.json README.md LICENSE daemon inventory px
   if [[ -e $SRC/$item ]]; then copy "$SRC/$item" "$stage/"; fi
 done
 copy "$SRC/node_modules" "$stage/"
+# The boot plane's socket helper (setup.sh builds it); not the rest of build/ (test assets).
+if [[ ! -f $SRC/build/netsock.node ]]; then
+  echo "install: $SRC/build/netsock.node is missing: run ./setup.sh first" >&2
+  exit 1
+fi
+mkdir -p -- "$stage/build"
+copy "$SRC/build/netsock.node" "$stage/build/"
 
 # npm's own entry script, to run it on the pinned runtime rather than the machine's node:
 # `npm` is usually a symlink to it, else it sits in the usual global prefix layout.

@@ -171,12 +171,12 @@ test('install.sh installs the app, its pinned runtime, the command, a config ske
   // The tree.
   accessSync(join(app(), RUNTIME_REL), constants.X_OK);
   accessSync(wrapper(), constants.X_OK);
-  for (const f of ['package.json', 'package-lock.json', 'daemon/cli/ironbay.ts', 'daemon/main.ts', 'inventory/example.yaml', 'pxe-assets', 'kvm', 'systemd/ironbay.service']) {
+  for (const f of ['package.json', 'package-lock.json', 'daemon/cli/ironbay.ts', 'daemon/main.ts', 'inventory/example.yaml', 'pxe-assets/ipxe/SHA256SUMS', 'pxe-assets/templates', 'build/netsock.node', 'kvm', 'systemd/ironbay.service']) {
     assert.ok(existsSync(join(app(), f)), `${f} installed`);
   }
   assert.equal(readFileSync(join(root, 'etc/systemd/system/ironbay.service'), 'utf8'), readFileSync(UNIT_SRC, 'utf8'));
   assert.equal(readFileSync(join(root, 'usr/lib/sysusers.d/ironbay.conf'), 'utf8'), readFileSync(SYSUSERS_SRC, 'utf8'));
-  assert.ok(!existsSync(join(app(), 'test')) && !existsSync(join(app(), 'var')), 'no tests or checkout state installed');
+  assert.ok(!existsSync(join(app(), 'test')) && !existsSync(join(app(), 'var')) && !existsSync(join(app(), 'build/e2e')), 'no tests, test assets or checkout state installed');
   // Production dependencies only.
   const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
   for (const dep of Object.keys(pkg.dependencies)) assert.ok(existsSync(join(app(), 'node_modules', dep, 'package.json')), `dependency ${dep} installed`);
