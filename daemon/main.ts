@@ -41,6 +41,7 @@ export async function runDaemon(config: Readonly<Config>, configFile: string): P
   const bootPlane = config.boot.interfaces.length
     ? await startBootPlane(config, store, log)
     : undefined;
+  if (bootPlane) metrics.registerBootPlane({ dhcp: () => bootPlane.dhcp.stats(), tftp: () => bootPlane.tftp.stats() });
 
   const lifecycle = { stopping: false };
   const app = await buildApp({ config, store, metrics, inventory, log, lifecycle });

@@ -1,11 +1,20 @@
 // Prometheus metrics. One registry per daemon (not prom-client's global), so tests can build
 // many apps in one process.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { DhcpStats } from './dhcp/server.ts';
 import type { Store } from './store/db.ts';
+import type { TftpStats } from './tftp/server.ts';
 import { countByState, MACHINE_STATES } from './store/machines.ts';
+
+/** What the boot plane's servers count, read at scrape time. */
+export interface BootPlaneStats {
+  dhcp(): DhcpStats;
+  tftp(): TftpStats;
+}
 
 export interface Metrics {
   registry: Registry;
+  registerBootPlane(plane: BootPlaneStats): void;
   inventoryReloads: Counter<'result'>;
   httpRequests: Counter<'method' | 'route' | 'status'>;
   httpDuration: Histogram<'route'>;
@@ -35,6 +44,7 @@ export function createMetrics(store: Store): Metrics {
   });
   return {
     registry,
+    registerBootPlane: (plane) => registerBootPlane(registry, plane),
     inventoryReloads: new Counter({
       name: 'ironbay_inventory_reloads_total',
       help: 'Inventory reloads by result (applied, unchanged, rejected)',
@@ -55,4 +65,47 @@ export function createMetrics(store: Store): Metrics {
       registers: [registry],
     }),
   };
+}
+
+/**
+ * Boot-plane counters as Prometheus counters, read from the servers' own tallies at scrape
+ * time (the hot paths only increment plain numbers). Dropped and malformed packets are here
+ * by reason: a rising `ironbay_dhcp_dropped_total{reason="unknown-client"}` is a machine
+ * missing from the inventory; `malformed` is a broken or hostile client.
+ */
+function registerBootPlane(registry: Registry, plane: BootPlaneStats): void {
+  const counter = (name: string, help: string, labelNames: string[], read: (set: (labels: Record<string, string>, v: number) => void) => void): void => {
+    new Counter({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        this.reset();
+        read((labels, v) => this.inc(labels, v));
+      },
+    });
+  };
+  counter('ironbay_dhcp_received_total', 'DHCP datagrams received on the boot interfaces', [], (set) => set({}, plane.dhcp().received));
+  counter('ironbay_dhcp_replies_total', 'DHCP replies sent, by message type', ['type'], (set) => {
+    for (const [type, n] of Object.entries(plane.dhcp().replies)) set({ type }, n);
+  });
+  counter('ironbay_dhcp_dropped_total', 'DHCP requests not answered, by reason', ['reason'], (set) => {
+    for (const [reason, n] of Object.entries(plane.dhcp().dropped)) set({ reason }, n ?? 0);
+  });
+  counter('ironbay_dhcp_malformed_total', 'DHCP datagrams dropped as malformed, by reason', ['reason'], (set) => {
+    for (const [reason, n] of Object.entries(plane.dhcp().malformed)) set({ reason }, n ?? 0);
+  });
+  counter('ironbay_tftp_requests_total', 'TFTP read requests', [], (set) => set({}, plane.tftp().requests));
+  counter('ironbay_tftp_transfers_total', 'TFTP transfers ended, by result', ['result'], (set) => {
+    const t = plane.tftp();
+    set({ result: 'completed' }, t.completed);
+    for (const [reason, n] of Object.entries(t.failed)) set({ result: `failed:${reason}` }, n ?? 0);
+    for (const [reason, n] of Object.entries(t.refused)) set({ result: `refused:${reason}` }, n ?? 0);
+  });
+  counter('ironbay_tftp_malformed_total', 'TFTP datagrams dropped as malformed', ['reason'], (set) => {
+    for (const [reason, n] of Object.entries(plane.tftp().malformed)) set({ reason }, n ?? 0);
+  });
+  counter('ironbay_tftp_bytes_total', 'TFTP file bytes sent', [], (set) => set({}, plane.tftp().bytesSent));
+  counter('ironbay_tftp_retransmits_total', 'TFTP DATA packets sent again', [], (set) => set({}, plane.tftp().retransmits));
 }

@@ -317,5 +317,12 @@ describe('DHCP server against udhcpc, dhclient and dhcrelay in namespaces', { ti
     const lease = await udhcpc(c);
     assert.ok(lease, 'the server stopped answering after hostile input');
     assert.equal(daemon.proc.exitCode, null);
+    // Counted, by reason, where an operator looks.
+    const m = await lab.exec(srv, 'curl', ['-sS', '-H', `authorization: Bearer ${daemon.token}`, `${daemon.url}/metrics`]);
+    const malformed = [...m.stdout.matchAll(/^ironbay_dhcp_malformed_total\{reason="([^"]+)"\} (\d+)$/gm)].map((x) => [x[1], Number(x[2])] as const);
+    assert.ok(malformed.length >= 2, `malformed packets not counted by reason:\n${m.stdout.split('\n').filter((l) => l.startsWith('ironbay_dhcp')).join('\n')}`);
+    assert.ok(malformed.reduce((a, [, n]) => a + n, 0) >= 100);
+    assert.match(m.stdout, /^ironbay_dhcp_dropped_total\{reason="unknown-client"\} [1-9]/m);
+    assert.match(m.stdout, /^ironbay_dhcp_replies_total\{type="ACK"\} [1-9]/m);
   });
 });
