@@ -36,7 +36,7 @@ export function advertisedAddress(config: Readonly<Config>): string {
     if (a) return a.address;
   }
   throw new BootPlaneError(
-    `boot interfaces ${config.boot.interfaces.join(', ')} have no IPv4 address; give one an address or set boot.advertise in the config`,
+    `boot interfaces ${config.boot.interfaces.join(', ')} are down or have no IPv4 address; bring one up with an address, or set boot.advertise in the config`,
   );
 }
 
@@ -63,10 +63,19 @@ export function verifiedIpxeBinaries(dir: string): Set<string> {
   return ok;
 }
 
+/** How long the start waits for a boot interface's link and address (carrier comes up late). */
+const ADDRESS_WAIT_MS = 15_000;
+
 export async function startBootPlane(config: Readonly<Config>, store: Store, log: Logger): Promise<BootPlane> {
-  const all = networkInterfaces();
-  const missing = config.boot.interfaces.filter((d) => !all[d]);
+  const missing = config.boot.interfaces.filter((d) => !existsSync(`/sys/class/net/${d}`));
   if (missing.length) throw new BootPlaneError(`boot interface${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not found on this host`);
+  // Node lists only interfaces that are up and running: a link still negotiating shows none.
+  for (let waited = 0; !config.boot.advertise && waited < ADDRESS_WAIT_MS; waited += 250) {
+    const all = networkInterfaces();
+    if (config.boot.interfaces.some((d) => all[d]?.some((a) => a.family === 'IPv4'))) break;
+    if (waited === 0) log.info({ interfaces: config.boot.interfaces }, 'waiting for a boot interface to be up with an IPv4 address');
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
   const advertise = advertisedAddress(config);
   const httpBase = `http://${advertise}:${String(config.boot.http.port)}`;
   const ipxe = verifiedIpxeBinaries(IPXE_ROOT);

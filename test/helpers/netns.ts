@@ -47,6 +47,16 @@ export class Netns {
       if (cidr) await this.exec(ns, 'ip', ['addr', 'add', cidr, 'dev', dev]);
       await this.exec(ns, 'ip', ['link', 'set', dev, 'up']);
     }
+    // Carrier follows a moment after both ends are up; until then the kernel drops what is
+    // sent and programs (Node's networkInterfaces) do not see the interface at all.
+    for (let i = 0; i < 60; i++) {
+      const up = await Promise.all([
+        run('ip', ['netns', 'exec', a.ns, 'cat', `/sys/class/net/${an}/carrier`]),
+        run('ip', ['netns', 'exec', b.ns, 'cat', `/sys/class/net/${bn}/carrier`]),
+      ]);
+      if (up.every((r) => r.stdout.trim() === '1')) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     return [an, bn];
   }
 
