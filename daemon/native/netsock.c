@@ -27,6 +27,15 @@
     return NULL;                                                                           \
   } while (0)
 
+// Closes a half-made socket and throws, keeping the errno of the call that failed.
+#define CLOSE_AND_THROW(env, fd, what, dev) \
+  do {                                      \
+    int saved_ = errno;                     \
+    close(fd);                              \
+    errno = saved_;                         \
+    THROW_ERRNO(env, what, dev);            \
+  } while (0)
+
 static const char *errno_code(int e) {
   switch (e) {
     case EPERM: return "EPERM";
@@ -72,16 +81,10 @@ static napi_value open_udp4(napi_env env, napi_callback_info info) {
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
       setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, (socklen_t)strlen(dev)) < 0 ||
       (broadcast && setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one) < 0)) {
-    int e = errno;
-    close(fd);
-    errno = e;
-    THROW_ERRNO(env, "setsockopt", dev);
+    CLOSE_AND_THROW(env, fd, "setsockopt", dev);
   }
   if (bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0) {
-    int e = errno;
-    close(fd);
-    errno = e;
-    THROW_ERRNO(env, "bind", dev);
+    CLOSE_AND_THROW(env, fd, "bind", dev);
   }
   napi_value out;
   napi_create_int32(env, fd, &out);
@@ -114,10 +117,7 @@ static napi_value open_icmp6(napi_env env, napi_callback_info info) {
       setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof hops) < 0 ||
       setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &hops, sizeof hops) < 0 ||
       setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &filter, sizeof filter) < 0) {
-    int e = errno;
-    close(fd);
-    errno = e;
-    THROW_ERRNO(env, "setsockopt", dev);
+    CLOSE_AND_THROW(env, fd, "setsockopt", dev);
   }
   napi_value out;
   napi_create_int32(env, fd, &out);
