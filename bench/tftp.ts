@@ -3,8 +3,10 @@
 // blksize 1468 (RFC 2348), blksize 1468 + windowsize 16 (RFC 7440) — against ironbay's
 // server and three peers: tftpd-hpa, atftpd and dnsmasq.
 //
-//   node_modules/.bin/node bench/tftp.ts
+//   node_modules/.bin/node bench/tftp.ts [--only 64k|1m] [--servers ironbay,atftpd]
 //
+// --only and --servers shorten a run to the files and servers of interest (comparing against
+// atftpd within one run keeps the comparison fair on a machine with other load).
 // Every server runs as its own process, and the load generator (bench/tftp-load.ts, checking
 // each file's sha256) as another, so the server's CPU is its own. Server CPU is read from a
 // cpuacct cgroup holding the server and everything it forks (tftpd-hpa forks per transfer and
@@ -17,6 +19,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { run } from '../test/helpers/run.ts';
 import type { LoadResult } from './tftp-load.ts';
@@ -26,10 +29,11 @@ const NODE = process.execPath;
 const OUT_DIR = join(REPO, 'bench/out');
 const CLIENTS = 200;
 const HOST = '127.0.0.1';
+const ARGS = parseArgs({ options: { only: { type: 'string' }, servers: { type: 'string' } } }).values;
 const FILES = [
-  { name: 'ipxe-1m.efi', size: 1024 * 1024, label: '1 MiB' },
-  { name: 'script-64k.bin', size: 64 * 1024, label: '64 KiB' },
-];
+  { name: 'ipxe-1m.efi', size: 1024 * 1024, label: '1 MiB', key: '1m' },
+  { name: 'script-64k.bin', size: 64 * 1024, label: '64 KiB', key: '64k' },
+].filter((f) => ARGS.only === undefined || ARGS.only.split(',').includes(f.key));
 const MODES = [
   { key: 'plain-512', options: {} },
   { key: 'blksize-1468', options: { blksize: '1468' } },
@@ -104,7 +108,7 @@ async function atftpdBinary(): Promise<string | undefined> {
   return existsSync(unpacked) ? unpacked : undefined;
 }
 
-const SERVERS: ServerSpec[] = [
+const ALL_SERVERS: ServerSpec[] = [
   {
     name: 'ironbay',
     port: 16931,
@@ -140,6 +144,8 @@ const SERVERS: ServerSpec[] = [
         : { unavailable: 'dnsmasq not installed (package dnsmasq-base)' },
   },
 ];
+
+const SERVERS = ALL_SERVERS.filter((s) => ARGS.servers === undefined || ARGS.servers.split(',').includes(s.name));
 
 async function waitForPort(port: number, child: ChildProcess, ms = 5000): Promise<void> {
   const until = performance.now() + ms;
