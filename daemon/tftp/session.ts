@@ -99,6 +99,12 @@ export class Session {
       this.#socket.send(ERROR_UNKNOWN_TID, rinfo.port, rinfo.address);
       return;
     }
+    // An ACK is nearly every datagram a transfer gets: read it in place, without the decoder's
+    // result objects. Same rule as decode(): exactly 4 bytes, opcode 4.
+    if (msg.length === 4 && msg[0] === 0 && msg[1] === 4) {
+      this.#apply(this.#transfer.onAck((msg[2]! << 8) | msg[3]!, this.#now()));
+      return;
+    }
     const d = decode(msg);
     if (!d.ok) {
       this.#counters.malformed++;
