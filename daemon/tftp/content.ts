@@ -41,11 +41,18 @@ export class ContentError extends Error {
   }
 }
 
+interface Packets {
+  readonly image: Buffer;
+  /** Block b's packet at index b, filled on first use: no Buffer object per packet sent. */
+  readonly views: Buffer[];
+}
+
 interface Entry {
   readonly key: string;
   data: Buffer | undefined;
   readonly loading: Promise<Buffer>;
-  readonly images: Map<number, Buffer>;
+  /** Per blksize: the packet image and its packets as views, made once and shared by all transfers. */
+  readonly images: Map<number, Packets>;
   bytes: number;
 }
 
@@ -84,8 +91,25 @@ export class ContentCache {
     } finally {
       await file.handle.close();
     }
-    const data = entry.data!;
-    return { size: data.length, source: (blksize) => ({ kind: 'memory', packet: packetsOf(this.#image(entry, blksize), blksize) }) };
+    return this.#content(entry);
+  }
+
+  /**
+   * The content of the file version `key` (OpenedFile.key) in `mode` if it is in memory,
+   * without opening anything; undefined if not cached, still loading or evicted.
+   */
+  cached(key: string, mode: 'octet' | 'netascii'): Content | undefined {
+    const k = `${key}:${mode}`;
+    const hit = this.#entries.get(k);
+    if (!hit?.data) return undefined;
+    this.hits++;
+    this.#entries.delete(k);
+    this.#entries.set(k, hit);
+    return this.#content(hit);
+  }
+
+  #content(entry: Entry): Content {
+    return { size: entry.data!.length, source: (blksize) => ({ kind: 'memory', packet: packetsOf(this.#image(entry, blksize), blksize) }) };
   }
 
   #entry(key: string, file: OpenedFile, mode: 'octet' | 'netascii'): Entry {
@@ -110,14 +134,15 @@ export class ContentCache {
     return entry;
   }
 
-  #image(entry: Entry, blksize: number): Buffer {
-    let image = entry.images.get(blksize);
-    if (!image) {
-      image = dataImage(entry.data!, blksize);
-      entry.images.set(blksize, image);
+  #image(entry: Entry, blksize: number): Packets {
+    let packets = entry.images.get(blksize);
+    if (!packets) {
+      const image = dataImage(entry.data!, blksize);
+      packets = { image, views: [] };
+      entry.images.set(blksize, packets);
       this.#account(entry, image.length);
     }
-    return image;
+    return packets;
   }
 
   #account(entry: Entry, bytes: number): void {
@@ -133,8 +158,11 @@ export class ContentCache {
   }
 }
 
-function packetsOf(image: Buffer, blksize: number): (block: number) => Buffer {
-  return (block) => dataPacket(image, blksize, block);
+/** Views kept per image: a view costs ~100 bytes, and a tiny blksize on a large file would make millions. */
+const MAX_VIEWS = 32768;
+
+function packetsOf(p: Packets, blksize: number): (block: number) => Buffer {
+  return (block) => (block < MAX_VIEWS ? (p.views[block] ??= dataPacket(p.image, blksize, block)) : dataPacket(p.image, blksize, block));
 }
 
 async function readWhole(file: OpenedFile): Promise<Buffer> {

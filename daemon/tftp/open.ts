@@ -17,6 +17,10 @@ export interface OpenedFile {
   readonly size: number;
   /** Identity of this version of the file: a replaced or rewritten file gets a new one. */
   readonly key: string;
+  /** The path as named under its root, before symlinks were resolved. */
+  readonly candidate: string;
+  /** key plus ctime: also changes on chmod, chown, rename or a new link (see statStamp). */
+  readonly stamp: string;
 }
 
 export type OpenResult = { ok: true; file: OpenedFile } | { ok: false; reason: OpenRefusal; cause?: unknown };
@@ -35,12 +39,12 @@ export async function openInRoots(roots: readonly string[], filename: string): P
       }
       return confined;
     }
-    return openConfined(confined.real);
+    return openConfined(confined.real, underRoot(root, rel.relative));
   }
   return notFound;
 }
 
-async function openConfined(real: string): Promise<OpenResult> {
+async function openConfined(real: string, candidate: string): Promise<OpenResult> {
   let handle: fsp.FileHandle;
   try {
     handle = await fsp.open(real, OPEN_FLAGS);
@@ -65,6 +69,24 @@ async function openConfined(real: string): Promise<OpenResult> {
     await handle.close();
     return { ok: false, reason: 'io-error', cause: new Error(`${real} is ${st.size} bytes`) };
   }
-  const key = `${st.dev}:${st.ino}:${st.mtimeNs}:${st.size}`;
-  return { ok: true, file: { handle, real, size: Number(st.size), key } };
+  const key = fileKey(st);
+  return { ok: true, file: { handle, real, size: Number(st.size), key, candidate, stamp: `${key}:${st.ctimeNs}` } };
+}
+
+function fileKey(st: BigIntStats): string {
+  return `${st.dev}:${st.ino}:${st.mtimeNs}:${st.size}`;
+}
+
+/**
+ * The stamp of whatever `candidate` names now, following symlinks; undefined if it cannot be
+ * stat'ed. Equal to an earlier OpenedFile's stamp means the very file that was resolved,
+ * confined and opened then, unchanged — and so a cheap way to revalidate that decision.
+ */
+export async function statStamp(candidate: string): Promise<string | undefined> {
+  try {
+    const st = await fsp.stat(candidate, { bigint: true });
+    return st.isFile() ? `${fileKey(st)}:${st.ctimeNs}` : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -16,7 +16,8 @@ import { peekOp } from './codec/peek.ts';
 import { decode, DECODE_REASONS, encode, ERROR_CODES, type DecodeReason, type RequestPacket } from './codec/index.ts';
 import { ContentCache, ContentError, type BlockSource, type Content } from './content.ts';
 import { blksizeForMtu, negotiate } from './negotiate.ts';
-import { openInRoots } from './open.ts';
+import { openInRoots, statStamp } from './open.ts';
+import { requestPath } from './paths.ts';
 import { Session, type Peer, type SessionCounters, type SessionEnd } from './session.ts';
 import { ReadTransfer } from './transfer.ts';
 import { REFUSALS, type Refusal } from './refusals.ts';
@@ -145,6 +146,22 @@ const DEFAULTS = {
 /** How often the retransmission deadlines of all transfers are checked. */
 const TICK_MS = 20;
 
+/**
+ * How long a name's resolution (which root, which file) is reused. Within it a request costs
+ * one stat instead of realpath × 2, open, fstat and close; a replaced, rewritten, re-linked or
+ * chmod'ed file fails the stat check at once. Only a file newly appearing in an earlier root
+ * goes unseen, for at most this long.
+ */
+const RESOLVED_TTL_MS = 2000;
+const RESOLVED_MAX = 256;
+
+interface Resolved {
+  readonly candidate: string;
+  readonly stamp: string;
+  readonly key: string;
+  readonly until: number;
+}
+
 export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServer> {
   const server = new Server(opts);
   await server.listen();
@@ -162,6 +179,8 @@ class Server implements TftpServer {
    */
   readonly #busy = new Map<string, { file: string; session?: Session }>();
   readonly #cache: ContentCache;
+  /** Recently served in-memory files by relative path (paths.ts requestPath). */
+  readonly #resolved = new Map<string, Resolved>();
   readonly #counters: SessionCounters = { wrongTid: 0, malformed: 0, unexpected: 0, dataPackets: 0, bytesSent: 0 };
   readonly #stats = { requests: 0, duplicateRequests: 0, completed: 0, peakActive: 0, retransmits: 0 };
   readonly #failed: TftpStats['failed'] = {};
@@ -284,14 +303,18 @@ class Server implements TftpServer {
       this.#busy.delete(key);
       this.#refuse(l, req, peer, t0, reason, detail);
     };
-    const opened = await openInRoots(this.#o.roots, req.filename);
-    if (!opened.ok) return refuse(opened.reason, opened.cause instanceof Error ? opened.cause.message : undefined);
-    let content: Content;
-    try {
-      content = await this.#cache.load(opened.file, req.mode === 'netascii' ? 'netascii' : 'octet');
-    } catch (e) {
-      if (e instanceof ContentError) return refuse(e.reason, e.message);
-      throw e;
+    const mode = req.mode === 'netascii' ? 'netascii' : 'octet';
+    let content = await this.#recent(req.filename, mode);
+    if (!content) {
+      const opened = await openInRoots(this.#o.roots, req.filename);
+      if (!opened.ok) return refuse(opened.reason, opened.cause instanceof Error ? opened.cause.message : undefined);
+      try {
+        content = await this.#cache.load(opened.file, mode);
+      } catch (e) {
+        if (e instanceof ContentError) return refuse(e.reason, e.message);
+        throw e;
+      }
+      if (opened.file.size <= this.#o.cacheMaxFileBytes) this.#remember(req.filename, opened.file);
     }
     const n = negotiate(req.options, { maxBlksize: l.maxBlksize, maxWindowsize: this.#o.maxWindowsize, maxWindowBytes: this.#o.maxWindowBytes }, content.size);
     if (n.ignored.length) this.#log.debug({ peer: fmt(peer), ignored: n.ignored }, 'TFTP options ignored');
@@ -362,6 +385,31 @@ class Server implements TftpServer {
     this.#busy.set(key, { file: req.filename, session });
     this.#startTicker();
     session.start();
+  }
+
+  /** The cached content `filename` named a moment ago, if the file it resolved to is unchanged. */
+  async #recent(filename: string, mode: 'octet' | 'netascii'): Promise<Content | undefined> {
+    const rel = requestPath(filename);
+    if (!rel.ok) return undefined;
+    const r = this.#resolved.get(rel.relative);
+    if (!r) return undefined;
+    if (performance.now() > r.until) {
+      this.#resolved.delete(rel.relative);
+      return undefined;
+    }
+    if ((await statStamp(r.candidate)) !== r.stamp) {
+      if (this.#resolved.get(rel.relative) === r) this.#resolved.delete(rel.relative);
+      return undefined;
+    }
+    return this.#cache.cached(r.key, mode);
+  }
+
+  #remember(filename: string, file: { candidate: string; stamp: string; key: string }): void {
+    const rel = requestPath(filename);
+    if (!rel.ok) return;
+    // Expired entries are dropped on lookup; a flood of distinct names just starts over.
+    if (this.#resolved.size >= RESOLVED_MAX) this.#resolved.clear();
+    this.#resolved.set(rel.relative, { candidate: file.candidate, stamp: file.stamp, key: file.key, until: performance.now() + RESOLVED_TTL_MS });
   }
 
   #transferSocket(device: string | undefined): Promise<dgram.Socket> {

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import dgram from 'node:dgram';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -233,6 +233,37 @@ describe('TFTP server with real clients', () => {
     assert.deepEqual(a.data, readFileSync(join(l.second, 'only-second.bin')));
     const b = await tftpGet({ host: HOST, port: l.server.port, file: 'big.bin', options: { blksize: '1468' } });
     assert.equal(b.sha256, sha(l.files['big.bin']!));
+  });
+
+  test('a file served a moment ago and then rewritten, re-pointed out of the root or made unreadable is looked at again', async () => {
+    const file = join(l.root, 'changing.bin');
+    const v1 = pseudoRandom(3000, 11);
+    writeFileSync(file, v1);
+    assert.equal((await tftpGet({ host: HOST, port: l.server.port, file: 'changing.bin' })).sha256, sha(v1));
+    assert.equal((await tftpGet({ host: HOST, port: l.server.port, file: 'changing.bin' })).sha256, sha(v1));
+    // Same size, new content: the recent resolution must not hand out the old bytes.
+    const v2 = pseudoRandom(3000, 12);
+    writeFileSync(file, v2);
+    assert.equal((await tftpGet({ host: HOST, port: l.server.port, file: 'changing.bin' })).sha256, sha(v2));
+    // Now a symlink out of the root, to a file with the same bytes as before.
+    const outside = join(l.root, '..', 'outside.bin');
+    writeFileSync(outside, v2);
+    rmSync(file);
+    symlinkSync(outside, file);
+    const out = await tftpGet({ host: HOST, port: l.server.port, file: 'changing.bin' });
+    assert.equal(out.ok, false);
+    assert.deepEqual(out.error && typeof out.error === 'object' ? out.error.code : out.error, ERROR_CODES.accessViolation);
+    rmSync(file);
+    writeFileSync(file, v1);
+    assert.equal((await tftpGet({ host: HOST, port: l.server.port, file: 'changing.bin' })).sha256, sha(v1));
+    if (process.getuid?.() !== 0) {
+      chmodSync(file, 0);
+      const denied = await tftpGet({ host: HOST, port: l.server.port, file: 'changing.bin' });
+      assert.equal(denied.ok, false);
+    }
+    rmSync(file);
+    const gone = await tftpGet({ host: HOST, port: l.server.port, file: 'changing.bin' });
+    assert.deepEqual(gone.error && typeof gone.error === 'object' ? gone.error.code : gone.error, ERROR_CODES.fileNotFound);
   });
 
   test('a symlink inside the root to a file inside it is served', async () => {
