@@ -155,6 +155,26 @@ const TICK_MS = 20;
 const RESOLVED_TTL_MS = 2000;
 const RESOLVED_MAX = 256;
 
+/**
+ * Sockets of completed transfers are kept for later ones, sparing a socket, bind and close per
+ * transfer. A transfer still gets a port no other transfer is using (RFC 1350 §4). A socket
+ * waits POOL_QUARANTINE_MS first, reading and dropping what its old client still sends, so
+ * nothing of that transfer is left queued; it never goes back to the client it last served,
+ * so even a packet delayed beyond that cannot pass as part of a new transfer — it comes from
+ * a foreign transfer id and gets ERROR 5. Unused for POOL_IDLE_MS, it is closed.
+ */
+const POOL_QUARANTINE_MS = 500;
+const POOL_IDLE_MS = 10_000;
+const POOL_MAX = 256;
+
+interface IdleSocket {
+  readonly socket: dgram.Socket;
+  /** address:port of the client it last served. */
+  readonly lastPeer: string;
+  readonly freeAt: number;
+  readonly onError: () => void;
+}
+
 interface Resolved {
   readonly candidate: string;
   readonly stamp: string;
@@ -186,6 +206,9 @@ class Server implements TftpServer {
   readonly #failed: TftpStats['failed'] = {};
   readonly #refused: TftpStats['refused'] = {};
   readonly #malformed: TftpStats['malformed'] = {};
+  /** Idle transfer sockets by device ('' without devices), oldest first. */
+  readonly #pool = new Map<string, IdleSocket[]>();
+  #sweeper: NodeJS.Timeout | undefined;
   #ticker: NodeJS.Timeout | undefined;
   #closing = false;
   #port = 0;
@@ -251,6 +274,9 @@ class Server implements TftpServer {
     this.#listeners.length = 0;
     for (const s of this.#sessions) s.abort();
     this.#stopTicker();
+    for (const idle of this.#pool.values()) for (const i of idle.splice(0)) i.socket.close();
+    clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
   }
 
   #onRequest(l: Listener, msg: Buffer, rinfo: dgram.RemoteInfo): void {
@@ -327,7 +353,7 @@ class Server implements TftpServer {
 
     let socket: dgram.Socket;
     try {
-      socket = await this.#transferSocket(l.device);
+      socket = this.#takeIdle(l.device ?? '', fmt(peer)) ?? (await this.#transferSocket(l.device));
     } catch (e) {
       release(source);
       return refuse('no-socket', (e as Error).message);
@@ -363,6 +389,7 @@ class Server implements TftpServer {
       oack: n.oack,
       counters: this.#counters,
       now: () => performance.now(),
+      release: (s) => this.#putIdle(l.device ?? '', fmt(peer), s),
       onEnd: (end) => {
         this.#sessions.delete(session);
         if (this.#busy.get(key)?.session === session) this.#busy.delete(key);
@@ -410,6 +437,61 @@ class Server implements TftpServer {
     // Expired entries are dropped on lookup; a flood of distinct names just starts over.
     if (this.#resolved.size >= RESOLVED_MAX) this.#resolved.clear();
     this.#resolved.set(rel.relative, { candidate: file.candidate, stamp: file.stamp, key: file.key, until: performance.now() + RESOLVED_TTL_MS });
+  }
+
+  /** An idle socket for a transfer to `peer`: out of quarantine and not last used with it. */
+  #takeIdle(device: string, peer: string): dgram.Socket | undefined {
+    const idle = this.#pool.get(device);
+    if (!idle) return undefined;
+    const ready = performance.now() - POOL_QUARANTINE_MS;
+    for (let i = 0; i < idle.length; i++) {
+      const s = idle[i]!;
+      if (s.freeAt > ready) break;
+      if (s.lastPeer === peer) continue;
+      idle.splice(i, 1);
+      s.socket.off('error', s.onError);
+      return s.socket;
+    }
+    return undefined;
+  }
+
+  #putIdle(device: string, peer: string, socket: dgram.Socket): void {
+    let idle = this.#pool.get(device);
+    if (!idle) this.#pool.set(device, (idle = []));
+    if (this.#closing || idle.length >= POOL_MAX) {
+      socket.close();
+      return;
+    }
+    // No 'message' listener: dgram reads and drops what arrives, which is the drain wanted.
+    const entry: IdleSocket = {
+      socket,
+      lastPeer: peer,
+      freeAt: performance.now(),
+      onError: () => {
+        const at = idle.indexOf(entry);
+        if (at >= 0) idle.splice(at, 1);
+        socket.close();
+      },
+    };
+    socket.on('error', entry.onError);
+    idle.push(entry);
+    if (!this.#sweeper) {
+      this.#sweeper = setInterval(() => this.#sweep(), 1000);
+      this.#sweeper.unref();
+    }
+  }
+
+  #sweep(): void {
+    const stale = performance.now() - POOL_IDLE_MS;
+    let left = 0;
+    for (const idle of this.#pool.values()) {
+      while (idle.length && idle[0]!.freeAt < stale) idle.shift()!.socket.close();
+      left += idle.length;
+    }
+    if (!left) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+    }
   }
 
   #transferSocket(device: string | undefined): Promise<dgram.Socket> {

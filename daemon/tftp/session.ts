@@ -37,6 +37,9 @@ export class Session {
   readonly #counters: SessionCounters;
   readonly #now: () => number;
   readonly #onEnd: (end: SessionEnd) => void;
+  readonly #release: ((socket: dgram.Socket) => void) | undefined;
+  readonly #onSocketMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => this.#onMessage(msg, rinfo);
+  readonly #onSocketError = (err: Error): void => this.#end({ ok: false, reason: 'socket-error', detail: err.message });
   /** Disk reads are asynchronous: steps wait for the previous one so packets keep their order. */
   #queue: Promise<void> = Promise.resolve();
   #over = false;
@@ -50,6 +53,11 @@ export class Session {
     counters: SessionCounters;
     now: () => number;
     onEnd: (end: SessionEnd) => void;
+    /**
+     * Takes the socket back after a completed transfer instead of closing it (server.ts's
+     * pool); given it with this session's listeners removed.
+     */
+    release?: (socket: dgram.Socket) => void;
   }) {
     this.#socket = o.socket;
     this.#peer = o.peer;
@@ -59,8 +67,9 @@ export class Session {
     this.#counters = o.counters;
     this.#now = o.now;
     this.#onEnd = o.onEnd;
-    o.socket.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo));
-    o.socket.on('error', (err) => this.#end({ ok: false, reason: 'socket-error', detail: err.message }));
+    this.#release = o.release;
+    o.socket.on('message', this.#onSocketMessage);
+    o.socket.on('error', this.#onSocketError);
   }
 
   /** Whether the client has acknowledged anything yet (ACK 0 of the OACK, or a DATA block). */
@@ -171,7 +180,13 @@ export class Session {
     // dgram drops a send still waiting for its (next-tick) address lookup when the socket
     // closes, so a last packet closes the socket from its callback.
     if (last) this.#socket.send(last, this.#peer.port, this.#peer.address, () => this.#socket.close());
-    else this.#socket.close();
+    else if (end.ok && this.#release) {
+      // Only a completed transfer hands its socket on: the client has nothing more to say.
+      // After a failure it may still be sending, so that socket closes like any other.
+      this.#socket.off('message', this.#onSocketMessage);
+      this.#socket.off('error', this.#onSocketError);
+      this.#release(this.#socket);
+    } else this.#socket.close();
     if (this.#source.kind === 'disk') {
       const source = this.#source;
       void this.#queue.finally(() => source.close().catch(() => undefined));

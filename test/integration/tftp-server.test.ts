@@ -532,3 +532,56 @@ describe('TFTP server caps concurrent transfers', () => {
     }
   });
 });
+
+describe('TFTP server reuses the sockets of completed transfers', () => {
+  let l: Lab;
+  before(async () => {
+    l = await lab();
+  });
+  after(async () => {
+    await l.close();
+  });
+
+  /** One whole transfer of a file of a single block; the server's transfer id. */
+  async function fetchOneBlock(peer: RawPeer, file: string): Promise<number> {
+    peer.send(rrq(file), l.server.port);
+    const d = await peer.next();
+    assert.equal(d?.packet.op, 'data');
+    const done = l.record(file);
+    peer.send({ op: 'ack', block: 1 }, d.port);
+    assert.ok((await done).ok);
+    return d.port;
+  }
+
+  test('never to the client it last served, and a late packet from that client gets ERROR 5 without touching the new transfer', async () => {
+    const a = await new RawPeer().open();
+    const b = await new RawPeer().open();
+    try {
+      const first = await fetchOneBlock(a, 'hello.txt');
+      await new Promise((r) => setTimeout(r, 700));
+      const second = await fetchOneBlock(a, 'hello.txt');
+      assert.notEqual(second, first, 'a client got the socket of its own previous transfer back');
+      await new Promise((r) => setTimeout(r, 700));
+      b.send(rrq('exact.bin'), l.server.port);
+      const d1 = await b.next();
+      assert.equal(d1?.packet.op, 'data');
+      assert.equal(d1.port, first, 'the oldest idle socket was not reused');
+      // A's old transfer on this port is over; its stray ACK must not move B's transfer on.
+      a.send({ op: 'ack', block: 1 }, first);
+      assertError((await a.next())?.packet, ERROR_CODES.unknownTransferId);
+      assert.equal(await b.next(50), undefined, 'the late packet moved the new transfer on');
+      const got: Buffer[] = [Buffer.from(d1.packet.data)];
+      for (let block = 1; ; block++) {
+        b.send({ op: 'ack', block }, first);
+        if (got[got.length - 1]!.length < 512) break;
+        const d = await b.next();
+        assert.equal(d?.packet.op, 'data');
+        got.push(Buffer.from(d.packet.data));
+      }
+      assert.deepEqual(Buffer.concat(got), l.files['exact.bin']);
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+});
