@@ -5,7 +5,7 @@
 // settings that remove iPXE's waits (175.176 no-pxedhcp and a router advertisement) — the
 // fair comparison, since ironbay does both by itself.
 //
-//   node_modules/.bin/node bench/e2e.ts [--quick]      (--quick: 1 machine per firmware only)
+//   node_modules/.bin/node bench/e2e.ts [--quick] [--only=uefi:8]   (--quick: 1 machine per firmware only)
 //
 // Traffic stays in the namespaces the run creates (198.51.100.0/24, 2001:db8:b007::/64).
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,9 +20,11 @@ const REPO = fileURLToPath(new URL('..', import.meta.url));
 const OUT_DIR = join(REPO, 'bench/out');
 const LOG_DIR = join(REPO, 'build/e2e/logs/bench');
 const QUICK = process.argv.includes('--quick');
-const COUNTS = QUICK ? [1] : [1, 8];
-const FIRMWARES = ['bios', 'uefi'] as const;
-type Firmware = (typeof FIRMWARES)[number];
+const ONLY = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length); // e.g. --only=uefi:8
+const ALL_FIRMWARES = ['bios', 'uefi'] as const;
+type Firmware = (typeof ALL_FIRMWARES)[number];
+const COUNTS = ONLY ? [Number(ONLY.split(':')[1])] : QUICK ? [1] : [1, 8];
+const FIRMWARES: readonly Firmware[] = ONLY ? [ONLY.split(':')[0] as Firmware] : ALL_FIRMWARES;
 
 interface Run {
   server: string;
@@ -32,6 +34,17 @@ interface Run {
   each: number[];
   /** First power-on to last phone-home, seconds. */
   wall: number;
+  /** Median seconds from power-on to each console milestone (where the time goes). */
+  milestones: Record<string, number>;
+}
+
+function medianMilestones(results: BootResult[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const key of Object.keys(results[0]?.milestones ?? {})) {
+    const xs = results.map((r) => r.milestones[key]).filter((x): x is number => x !== undefined).sort((a, b) => a - b);
+    if (xs.length) out[key] = secs(xs[Math.floor(xs.length / 2)]!);
+  }
+  return out;
 }
 
 const secs = (ms: number): number => Math.round(ms / 100) / 10;
@@ -59,7 +72,7 @@ ${macs.map((m, i) => `  - { name: vm-${String(i)}, macs: ["${m}"], role: worker,
     const results = await Promise.all(
       macs.map((mac, i) => bootVm({ net, name: `ironbay-${firmware}-${String(count)}-${String(i)}`, firmware, mac, logDir: LOG_DIR, timeoutMs: 600_000 })),
     );
-    return { server: 'ironbay', firmware, count, each: results.map((r) => secs(r.phoneHomeMs)), wall: secs(Date.now() - t0) };
+    return { server: 'ironbay', firmware, count, each: results.map((r) => secs(r.phoneHomeMs)), wall: secs(Date.now() - t0), milestones: medianMilestones(results) };
   } finally {
     daemon?.cleanup();
     await net.dispose();
@@ -74,7 +87,14 @@ async function dnsmasq(firmware: Firmware, count: number, tuned: boolean): Promi
     tag: 'bed',
     ...(tuned ? { noPxedhcp: true, ra: true } : {}),
   });
-  return { server: tuned ? 'dnsmasq (tuned)' : 'dnsmasq', firmware, count, each: r.results.map((x: BootResult) => secs(x.phoneHomeMs)), wall: secs(r.wallMs) };
+  return {
+    server: tuned ? 'dnsmasq (tuned)' : 'dnsmasq',
+    firmware,
+    count,
+    each: r.results.map((x: BootResult) => secs(x.phoneHomeMs)),
+    wall: secs(r.wallMs),
+    milestones: medianMilestones(r.results),
+  };
 }
 
 async function main(): Promise<void> {
@@ -96,6 +116,7 @@ async function main(): Promise<void> {
           const r = await go();
           runs.push(r);
           console.log(`  ${r.server.padEnd(16)} ${firmware} ×${String(count)}: wall ${r.wall.toFixed(1)} s, each ${r.each.map((x) => x.toFixed(1)).join(' ')} s`);
+          console.log(`  ${''.padEnd(16)} median milestones (s): ${Object.entries(r.milestones).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
         }
       }
     }
