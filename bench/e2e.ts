@@ -5,7 +5,7 @@
 // settings that remove iPXE's waits (175.176 no-pxedhcp and a router advertisement) — the
 // fair comparison, since ironbay does both by itself.
 //
-//   node_modules/.bin/node bench/e2e.ts [--quick] [--only=uefi:8]   (--quick: 1 machine per firmware only)
+//   node_modules/.bin/node bench/e2e.ts [--quick] [--only=uefi:8] [--repeat=3]   (--quick: 1 machine per firmware only)
 //
 // Traffic stays in the namespaces the run creates (198.51.100.0/24, 2001:db8:b007::/64).
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,6 +20,8 @@ const REPO = fileURLToPath(new URL('..', import.meta.url));
 const OUT_DIR = join(REPO, 'bench/out');
 const LOG_DIR = join(REPO, 'build/e2e/logs/bench');
 const QUICK = process.argv.includes('--quick');
+/** Rounds of the interleaved servers per case; the table shows each server's median round. */
+const REPEAT = Number(process.argv.find((a) => a.startsWith('--repeat='))?.slice('--repeat='.length) ?? 1);
 const ONLY = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length); // e.g. --only=uefi:8
 const ALL_FIRMWARES = ['bios', 'uefi'] as const;
 type Firmware = (typeof ALL_FIRMWARES)[number];
@@ -111,8 +113,10 @@ async function main(): Promise<void> {
     const runs: Run[] = [];
     for (const count of COUNTS) {
       for (const firmware of FIRMWARES) {
-        // Interleaved, so the machine's load at a moment does not favour one server.
-        for (const go of [() => ironbay(firmware, count, work), () => dnsmasq(firmware, count, false), () => dnsmasq(firmware, count, true)]) {
+        // Interleaved, so the machine's load at a moment (this is a VM with neighbours) does
+        // not favour one server; --repeat rounds give medians.
+        const round = [() => ironbay(firmware, count, work), () => dnsmasq(firmware, count, false), () => dnsmasq(firmware, count, true)];
+        for (const go of Array.from({ length: REPEAT }, () => round).flat()) {
           const r = await go();
           runs.push(r);
           console.log(`  ${r.server.padEnd(16)} ${firmware} ×${String(count)}: wall ${r.wall.toFixed(1)} s, each ${r.each.map((x) => x.toFixed(1)).join(' ')} s`);
@@ -125,7 +129,11 @@ async function main(): Promise<void> {
     console.log('|---|---|---|---|---|');
     for (const count of COUNTS) {
       for (const firmware of FIRMWARES) {
-        const get = (server: string): Run => runs.find((r) => r.server === server && r.firmware === firmware && r.count === count)!;
+        // The median round by wall time.
+        const get = (server: string): Run => {
+          const mine = runs.filter((r) => r.server === server && r.firmware === firmware && r.count === count).sort((a, b) => a.wall - b.wall);
+          return mine[Math.floor((mine.length - 1) / 2)]!;
+        };
         const [o, s, t] = [get('ironbay'), get('dnsmasq'), get('dnsmasq (tuned)')];
         const cell = (r: Run): string => (count === 1 ? `${r.wall.toFixed(1)} s` : `${r.wall.toFixed(1)} s wall, median ${median(r.each).toFixed(1)} s`);
         console.log(`| ${firmware} × ${String(count)} | ${cell(o)} | ${cell(s)} | ${cell(t)} | ${(o.wall / t.wall).toFixed(2)} |`);
