@@ -125,6 +125,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       // rebuilt from the table, and the clients' retransmissions get a fresh try.
       stats.batchErrors++;
       leases.reload();
+      view.invalidate();
       log.error({ err, packets: batch.length }, 'DHCP batch failed; no replies sent for it');
       return;
     }
@@ -161,7 +162,8 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   };
 
   const send = (outcome: Outcome, socket: dgram.Socket): void => {
-    if (outcome.kind !== 'reply') return;
+    // A batch made durable after close(): its sockets are gone (send would throw).
+    if (outcome.kind !== 'reply' || closed) return;
     const e = encode(outcome.message, { maxLength: outcome.maxLength });
     if (!e.ok) {
       stats.sendErrors++;

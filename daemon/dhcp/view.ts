@@ -73,6 +73,11 @@ export class BootView {
     this.stamp = stamp;
   }
 
+  /** Forget what was read: the next refresh rebuilds (after a rolled-back batch whose additions are void). */
+  invalidate(): void {
+    this.stamp = '';
+  }
+
   /** A machine the DHCP server itself just registered (discovery), so the view needs no rebuild for it. */
   add(mac: string, m: KnownMachine): void {
     this.byMac.set(mac, m);
