@@ -27,14 +27,21 @@ export interface BootPlane {
 
 export class BootPlaneError extends Error {}
 
-/** The address boot clients reach us at: configured, else the first boot interface's first IPv4. */
-export function advertisedAddress(config: Readonly<Config>): string {
-  if (config.boot.advertise) return config.boot.advertise;
+/** The first IPv4 address of the first boot interface that is up and has one. */
+function firstBootIpv4(interfaces: readonly string[]): string | undefined {
+  // Node lists only interfaces that are up and running: a link still negotiating shows none.
   const all = networkInterfaces();
-  for (const dev of config.boot.interfaces) {
+  for (const dev of interfaces) {
     const a = (all[dev] ?? []).find((x) => x.family === 'IPv4');
     if (a) return a.address;
   }
+  return undefined;
+}
+
+/** The address boot clients reach us at: configured, else the first boot interface's first IPv4. */
+function advertisedAddress(config: Readonly<Config>): string {
+  const address = config.boot.advertise ?? firstBootIpv4(config.boot.interfaces);
+  if (address) return address;
   throw new BootPlaneError(
     `boot interfaces ${config.boot.interfaces.join(', ')} are down or have no IPv4 address; bring one up with an address, or set boot.advertise in the config`,
   );
@@ -69,10 +76,8 @@ const ADDRESS_WAIT_MS = 15_000;
 export async function startBootPlane(config: Readonly<Config>, store: Store, log: Logger): Promise<BootPlane> {
   const missing = config.boot.interfaces.filter((d) => !existsSync(`/sys/class/net/${d}`));
   if (missing.length) throw new BootPlaneError(`boot interface${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not found on this host`);
-  // Node lists only interfaces that are up and running: a link still negotiating shows none.
   for (let waited = 0; !config.boot.advertise && waited < ADDRESS_WAIT_MS; waited += 250) {
-    const all = networkInterfaces();
-    if (config.boot.interfaces.some((d) => all[d]?.some((a) => a.family === 'IPv4'))) break;
+    if (firstBootIpv4(config.boot.interfaces)) break;
     if (waited === 0) log.info({ interfaces: config.boot.interfaces }, 'waiting for a boot interface to be up with an IPv4 address');
     await new Promise((resolve) => setTimeout(resolve, 250));
   }

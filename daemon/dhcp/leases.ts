@@ -39,6 +39,11 @@ interface Row {
   expires_at: number;
 }
 
+export function poolContains(pool: Pool, address: string): boolean {
+  const v = ip4(address);
+  return v >= ip4(pool.start) && v <= ip4(pool.end);
+}
+
 export type LeaseResult = { ok: true; address: string } | { ok: false; reason: string };
 
 const live = (r: Row, now: number): boolean => (r.state === 'offered' || r.state === 'bound' || r.state === 'declined') && r.expires_at > now;
@@ -184,12 +189,9 @@ export class LeaseBook {
 
   private pick(mac: string, now: number, pool: Pool | undefined, requested: string | undefined, reserved?: ReadonlySet<string>): string | undefined {
     if (!pool) return undefined;
+    const inPool = (a: string): boolean => poolContains(pool, a) && !reserved?.has(a);
     const lo = ip4(pool.start);
     const hi = ip4(pool.end);
-    const inPool = (a: string): boolean => {
-      const v = ip4(a);
-      return v >= lo && v <= hi && !reserved?.has(a);
-    };
     const free = (a: string): boolean => {
       const r = this.rows.get(a);
       return !r || !live(r, now) || (r.mac === mac && r.state !== 'declined');

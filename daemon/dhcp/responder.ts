@@ -5,8 +5,7 @@
 // not yet on disk.
 import { buildReply, getOption, maxReplyLength, option, type DhcpMessage, type DhcpOption, type KnownOptions } from './codec/index.ts';
 import { decideBoot, type BootDecision } from './boot-decision.ts';
-import { ip4 } from '../lib/net.ts';
-import type { LeaseBook } from './leases.ts';
+import { poolContains, type LeaseBook } from './leases.ts';
 import { maskText, type BootNet, type BootView, type KnownMachine } from './view.ts';
 
 export type DhcpMode = 'reservation' | 'discovery' | 'proxy';
@@ -139,7 +138,7 @@ export class Responder {
           // INIT-REBOOT or RENEWING with an address we have no record of: another server's
           // client, or a lease from before a wipe. RFC 2131 §4.3.2: remain silent.
           if (!mine && known.serverId === undefined) {
-            if (!net.spec.pool || !inPool(net.spec.pool, address)) return nak(`${address} is outside the pool of ${net.spec.name}`);
+            if (!net.spec.pool || !poolContains(net.spec.pool, address)) return nak(`${address} is outside the pool of ${net.spec.name}`);
             return { kind: 'drop', reason: 'not-ours', detail: address };
           }
           if (!mine) return nak(`no offer of ${address} stands for ${mac}`);
@@ -344,11 +343,6 @@ function bootNote(d: BootDecision): string {
     case 'none':
       return `; no boot file: ${d.reason}`;
   }
-}
-
-function inPool(pool: { start: string; end: string }, address: string): boolean {
-  const v = ip4(address);
-  return v >= ip4(pool.start) && v <= ip4(pool.end);
 }
 
 function hex(b: Uint8Array): string {

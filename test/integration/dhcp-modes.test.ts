@@ -2,11 +2,12 @@
 // MACs leased and registered as discovered machines, then adopted by the inventory), leases
 // across kill -9, and ProxyDHCP (boot information only, port 4011).
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { REPO, TestDaemon } from '../helpers/daemon.ts';
+import { TestDaemon } from '../helpers/daemon.ts';
+import { DhcpClients, type Client } from '../helpers/dhcp-clients.ts';
 import { Netns } from '../helpers/netns.ts';
 
 const KNOWN = '02:00:00:00:b0:01';
@@ -23,8 +24,6 @@ machines:
   - { name: known, macs: ["${KNOWN}"], role: worker }
 ${extra}`;
 
-const RAW_CLIENT = join(REPO, 'test/fixtures/dhcp/raw-client.ts');
-
 interface Machine {
   name: string;
   state: string;
@@ -33,38 +32,17 @@ interface Machine {
 describe('DHCP modes: discovery, kill -9, proxy', { timeout: 180_000 }, () => {
   const lab = new Netns('dhm');
   const tmp = mkdtempSync(join(tmpdir(), 'ironbay-dhcp-modes-'));
-  const script = join(tmp, 'udhcpc.sh');
   let srv: string, lan: string, bootIf: string;
   let daemon: TestDaemon | undefined;
-  const clients = new Map<string, { ns: string; dev: string }>();
-
-  const clientOn = async (mac: string): Promise<{ ns: string; dev: string }> => {
-    const have = clients.get(mac);
-    if (have) return have;
-    const n = clients.size;
-    const ns = await lab.add(`c${n}`);
-    const [dev, peer] = await lab.veth({ ns, suffix: `c${n}` }, { ns: lan, suffix: `C${n}` });
-    await lab.exec(ns, 'ip', ['link', 'set', dev, 'down']);
-    await lab.exec(ns, 'ip', ['link', 'set', dev, 'address', mac]);
-    await lab.exec(ns, 'ip', ['link', 'set', dev, 'up']);
-    await lab.exec(lan, 'ip', ['link', 'set', peer, 'master', `${lab.prefix}br`]);
-    clients.set(mac, { ns, dev });
-    return { ns, dev };
-  };
-
-  const udhcpc = async (mac: string, extra: string[] = []): Promise<Record<string, string> | undefined> => {
-    const c = await clientOn(mac);
-    const r = await lab.try(c.ns, 'busybox', ['udhcpc', '-f', '-q', '-n', '-t', '3', '-T', '1', '-i', c.dev, '-s', script, ...extra]);
-    const bound = r.stdout.split('\n').find((l) => l.startsWith('EVENT bound'));
-    return bound ? Object.fromEntries(bound.split(' ').slice(2).map((kv) => kv.split('=', 2) as [string, string])) : undefined;
-  };
+  let dhcp: DhcpClients;
+  const clientOn = (mac: string): Promise<Client> => dhcp.on(mac, lan, `${lab.prefix}br`);
+  const udhcpc = async (mac: string, extra: string[] = []): Promise<Record<string, string> | undefined> => dhcp.udhcpc(await clientOn(mac), extra);
 
   const start = async (mode: string, inv: string, dir?: string): Promise<TestDaemon> =>
     TestDaemon.start({ inventory: inv, netns: srv, configExtra: `boot: { interfaces: [${bootIf}], mode: ${mode} }\n`, ...(dir ? { dir } : {}) });
 
   before(async () => {
-    writeFileSync(script, '#!/bin/sh\necho "EVENT $1 ip=$ip serverid=$serverid siaddr=$siaddr boot_file=$boot_file"\n');
-    chmodSync(script, 0o755);
+    dhcp = new DhcpClients(lab, tmp);
     srv = await lab.add('srv');
     lan = await lab.add('lan');
     await lab.bridge(lan, 'br');
@@ -141,31 +119,24 @@ describe('DHCP modes: discovery, kill -9, proxy', { timeout: 180_000 }, () => {
     daemon = await start('proxy', inventory(), daemon.dir);
     const c = await clientOn(KNOWN);
     await lab.exec(c.ns, 'ip', ['addr', 'add', '198.51.100.50/24', 'dev', c.dev]);
-    const r = await lab.try(c.ns, process.execPath, [
-      RAW_CLIENT,
-      JSON.stringify({
-        device: c.dev,
-        port: 68,
-        steps: [
-          { type: 'DISCOVER', mac: KNOWN, xid: 5, vendorClass: 'PXEClient:Arch:00007:UNDI:003016', clientArch: 7, to: { address: '255.255.255.255', port: 67 }, waitMs: 700 },
-          // Then, with the address the site's own DHCP server gave, to the boot server port.
-          {
-            type: 'REQUEST',
-            mac: KNOWN,
-            xid: 6,
-            ciaddr: '198.51.100.50',
-            vendorClass: 'PXEClient:Arch:00007:UNDI:003016',
-            clientArch: 7,
-            to: { address: '198.51.100.1', port: 4011 },
-            waitMs: 700,
-          },
-        ],
-      }),
-    ]);
-    const replies = r.stdout
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as { type: string; yiaddr: string; file: string; siaddr: string; vendorClass?: string; options: Record<string, string> });
+    const replies = await dhcp.raw(c.ns, {
+      device: c.dev,
+      port: 68,
+      steps: [
+        { type: 'DISCOVER', mac: KNOWN, xid: 5, vendorClass: 'PXEClient:Arch:00007:UNDI:003016', clientArch: 7, to: { address: '255.255.255.255', port: 67 }, waitMs: 700 },
+        // Then, with the address the site's own DHCP server gave, to the boot server port.
+        {
+          type: 'REQUEST',
+          mac: KNOWN,
+          xid: 6,
+          ciaddr: '198.51.100.50',
+          vendorClass: 'PXEClient:Arch:00007:UNDI:003016',
+          clientArch: 7,
+          to: { address: '198.51.100.1', port: 4011 },
+          waitMs: 700,
+        },
+      ],
+    });
     assert.deepEqual(
       replies.map((x) => [x.type, x.yiaddr, x.file, x.siaddr, x.vendorClass]),
       [

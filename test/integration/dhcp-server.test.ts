@@ -7,12 +7,13 @@
 //   ns rly (a relay)        198.51.100.2/24 on the boot VLAN, 198.18.5.1/24 toward rack 2
 //   ns rack2                a client behind the relay
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { TestDaemon, REPO } from '../helpers/daemon.ts';
+import { TestDaemon } from '../helpers/daemon.ts';
+import { DhcpClients, type Client, type RawReply } from '../helpers/dhcp-clients.ts';
 import { Netns } from '../helpers/netns.ts';
 import { run } from '../helpers/run.ts';
 
@@ -40,21 +41,6 @@ machines:
   - { name: delta, macs: ["${DELTA}"], role: worker }
 `;
 
-const RAW_CLIENT = join(REPO, 'test/fixtures/dhcp/raw-client.ts');
-
-interface Reply {
-  type?: string;
-  yiaddr: string;
-  siaddr: string;
-  giaddr: string;
-  file: string;
-  serverId?: string;
-  message?: string;
-  vendorClass?: string;
-  ipxeNoPxeDhcp?: boolean;
-  from: { address: string; port: number };
-  options: Record<string, string>;
-}
 
 describe('DHCP server against udhcpc, dhclient and dhcrelay in namespaces', { timeout: 240_000 }, () => {
   const lab = new Netns('dhcp');
@@ -62,42 +48,12 @@ describe('DHCP server against udhcpc, dhclient and dhcrelay in namespaces', { ti
   let daemon: TestDaemon;
   let srv: string, lan: string, prod: string, rly: string, rack2: string;
   let bootIf: string, prodIf: string;
-  /** A client namespace per MAC: each gets one veth on the boot bridge. */
-  const clients = new Map<string, { ns: string; dev: string }>();
-  const udhcpcScript = join(tmp, 'udhcpc.sh');
+  let dhcp: DhcpClients;
 
-  const clientOn = async (mac: string, where: 'lan' | 'prod' = 'lan'): Promise<{ ns: string; dev: string }> => {
-    const key = `${where}/${mac}`;
-    const have = clients.get(key);
-    if (have) return have;
-    const n = clients.size;
-    const ns = await lab.add(`c${n}`);
-    const [dev, peer] = await lab.veth({ ns, suffix: `c${n}` }, { ns: where === 'lan' ? lan : prod, suffix: `C${n}` });
-    await lab.exec(ns, 'ip', ['link', 'set', dev, 'down']);
-    await lab.exec(ns, 'ip', ['link', 'set', dev, 'address', mac]);
-    await lab.exec(ns, 'ip', ['link', 'set', dev, 'up']);
-    await lab.exec(where === 'lan' ? lan : prod, 'ip', ['link', 'set', peer, 'master', `${lab.prefix}${where === 'lan' ? 'br' : 'pb'}`]);
-    const c = { ns, dev };
-    clients.set(key, c);
-    return c;
-  };
-
-  /** udhcpc once: the lease's variables as its script saw them, or undefined when no lease came. */
-  const udhcpc = async (c: { ns: string; dev: string }, extra: string[] = []): Promise<Record<string, string> | undefined> => {
-    const r = await lab.try(c.ns, 'busybox', ['udhcpc', '-f', '-q', '-n', '-t', '3', '-T', '1', '-i', c.dev, '-s', udhcpcScript, ...extra]);
-    const bound = r.stdout.split('\n').find((l) => l.startsWith('EVENT bound'));
-    if (!bound) return undefined;
-    return Object.fromEntries(bound.split(' ').slice(2).map((kv) => kv.split('=', 2) as [string, string]));
-  };
-
-  const raw = async (ns: string, script: object): Promise<Reply[]> => {
-    const r = await lab.try(ns, process.execPath, [RAW_CLIENT, JSON.stringify(script)]);
-    if (r.code !== 0) throw new Error(`raw client failed: ${r.stderr}`);
-    return r.stdout
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as Reply);
-  };
+  const clientOn = (mac: string, where: 'lan' | 'prod' = 'lan'): Promise<Client> =>
+    where === 'lan' ? dhcp.on(mac, lan, `${lab.prefix}br`) : dhcp.on(mac, prod, `${lab.prefix}pb`);
+  const udhcpc = (c: Client, extra: string[] = []): Promise<Record<string, string> | undefined> => dhcp.udhcpc(c, extra);
+  const raw = (ns: string, script: object): Promise<RawReply[]> => dhcp.raw(ns, script);
 
   const leases = (): { address: string; mac: string; state: string }[] => {
     const db = new Database(join(daemon.dir, 'data', 'ironbay.db'), { readonly: true });
@@ -109,8 +65,7 @@ describe('DHCP server against udhcpc, dhclient and dhcrelay in namespaces', { ti
   };
 
   before(async () => {
-    writeFileSync(udhcpcScript, '#!/bin/sh\n# Prints what udhcpc hands a lease script.\necho "EVENT $1 ip=$ip mask=$mask router=$router serverid=$serverid siaddr=$siaddr boot_file=$boot_file lease=$lease"\n');
-    chmodSync(udhcpcScript, 0o755);
+    dhcp = new DhcpClients(lab, tmp);
     srv = await lab.add('srv');
     lan = await lab.add('lan');
     prod = await lab.add('prod');
@@ -290,7 +245,7 @@ describe('DHCP server against udhcpc, dhclient and dhcrelay in namespaces', { ti
       ],
     });
     assert.equal(replies.length, 3, JSON.stringify(replies));
-    const [bios, uefi, ipxe] = replies as [Reply, Reply, Reply];
+    const [bios, uefi, ipxe] = replies as [RawReply, RawReply, RawReply];
     assert.deepEqual([bios.file, bios.siaddr, bios.vendorClass], ['undionly.kpxe', '198.51.100.1', 'PXEClient']);
     assert.deepEqual([uefi.file, uefi.siaddr], ['snponly.efi', '198.51.100.1']);
     assert.equal(ipxe.file, `http://198.51.100.1:8080/boot/ipxe?mac=${ALPHA}`);
