@@ -14,6 +14,19 @@ export const ErrorCodes = {
   IB_ERR_BAD_REQUEST: 'request is invalid',
   IB_ERR_API_UNREACHABLE: 'daemon API cannot be reached',
   IB_ERR_INTERNAL: 'internal error',
+  IB_ERR_BMC_UNREACHABLE: 'BMC cannot be reached',
+  IB_ERR_BMC_TIMEOUT: 'BMC stopped answering',
+  IB_ERR_BMC_AUTH_USER: 'BMC does not know this user',
+  IB_ERR_BMC_AUTH_PASSWORD: 'BMC rejected the password',
+  IB_ERR_BMC_AUTH: 'BMC rejected the credentials',
+  IB_ERR_BMC_PRIVILEGE: 'BMC user lacks the privilege for this',
+  IB_ERR_BMC_UNSUPPORTED: 'BMC does not support this',
+  IB_ERR_BMC_BUSY: 'BMC is busy or out of sessions',
+  IB_ERR_BMC_CIPHER: 'no acceptable cipher suite',
+  IB_ERR_BMC_TLS: 'BMC certificate is not trusted',
+  IB_ERR_BMC_PROTOCOL: 'BMC answered something ironbay cannot use',
+  IB_ERR_BMC_BOOTDEV_NOT_APPLIED: 'BMC accepted the boot device but did not apply it',
+  IB_ERR_BMC_FAILED: 'BMC refused the command',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;
