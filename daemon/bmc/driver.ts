@@ -25,6 +25,11 @@ export interface BootSetting {
   efi: boolean;
   /** What the BMC literally reported, for operators comparing with vendor tools. */
   raw?: string;
+  /**
+   * After a set: the device was applied but a flag was not (a BMC that drops the EFI or
+   * persistent bit, or reports the override as not valid). The machine still boots the device.
+   */
+  warnings?: string[];
 }
 
 export interface BootOptions {
