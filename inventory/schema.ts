@@ -25,6 +25,12 @@ export const BmcSchema = Type.Object(
     cipherSuite: Type.Optional(Type.Integer({ minimum: 0, maximum: 17 })),
     allowCipherSuiteZero: Type.Optional(Type.Boolean()),
     insecureTls: Type.Optional(Type.Boolean()),
+    tlsFingerprint: Type.Optional(
+      Type.String({
+        pattern: '^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{64}$',
+        errorMessage: 'must be a SHA-256 fingerprint: 64 hex digits, with or without ":" between bytes',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -50,7 +50,8 @@ interface Owner {
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const list = <T>(v: T[] | undefined): T[] => (Array.isArray(v) ? v : []);
-const IPMI_SUITES = new Set([0, 1, 2, 3, 6, 7, 8, 11, 12, 15, 16, 17]);
+// The suites daemon/bmc/ipmi speaks (codec/suites.ts): not the xRC4 ones, nor 11 and 12 (MD5-128 integrity).
+const IPMI_SUITES = new Set([0, 1, 2, 3, 6, 7, 8, 15, 16, 17]);
 
 /**
  * Cross-entry rules. Written defensively: it runs even when the schema already found
@@ -168,10 +169,16 @@ class Checks {
     if (typeof suite === 'number' && Number.isInteger(suite) && suite >= 0 && suite <= 17) {
       if (b.driver === 'redfish') this.err([...at, 'cipherSuite'], 'cipherSuite applies to the ipmi driver only');
       // IPMI v2.0 Table 22-20: suites 4, 5, 9, 10, 13, 14 (and 18, 19) encrypt with xRC4.
-      else if (!IPMI_SUITES.has(suite)) this.err([...at, 'cipherSuite'], `cipher suite ${suite} encrypts with xRC4, which ironbay does not support; use 17 (or 3 on BMCs without SHA-256)`);
+      else if (!IPMI_SUITES.has(suite)) {
+        const why = suite === 11 || suite === 12 ? 'uses the MD5-128 integrity algorithm' : 'encrypts with xRC4';
+        this.err([...at, 'cipherSuite'], `cipher suite ${suite} ${why}, which ironbay does not support; use 17 (or 3 on BMCs without SHA-256)`);
+      }
       else if (suite === 0 && b.allowCipherSuiteZero !== true) {
         this.err([...at, 'cipherSuite'], 'cipher suite 0 sends commands without authentication; set allowCipherSuiteZero: true on this machine to accept that');
       }
+    }
+    if (b.driver === 'ipmi') {
+      for (const k of ['insecureTls', 'tlsFingerprint'] as const) if (k in b) this.err([...at, k], `${k} applies to the redfish driver only`);
     }
     if (typeof b.address === 'string') {
       const host = canonicalIp(b.address) ?? b.address.toLowerCase();
