@@ -228,6 +228,9 @@ export function parseRetryAfter(value: string | undefined, nowMs: number): numbe
   if (value === undefined) return undefined;
   const v = value.trim();
   if (/^\d+$/.test(v)) return Number(v) * 1000;
+  // All three HTTP-date forms (RFC 9110 §5.6.7) start with a day name; Date.parse alone would
+  // take "-1" for a year.
+  if (!/^[A-Z][a-z]{2,8},? /.test(v)) return undefined;
   const at = Date.parse(v);
   return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
 }
