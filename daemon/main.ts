@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { buildApp } from './api/app.ts';
+import { BmcService } from './bmc/service.ts';
 import { startBootPlane } from './boot-plane.ts';
 import type { Config } from './config/schema.ts';
 import { inventoryService } from './inventory/service.ts';
@@ -43,8 +44,9 @@ export async function runDaemon(config: Readonly<Config>, configFile: string): P
     : undefined;
   if (bootPlane) metrics.registerBootPlane({ dhcp: () => bootPlane.dhcp.stats(), tftp: () => bootPlane.tftp.stats() });
 
+  const bmc = new BmcService({ store, config, log: log.child({ mod: 'bmc' }) });
   const lifecycle = { stopping: false };
-  const app = await buildApp({ config, store, metrics, inventory, log, lifecycle });
+  const app = await buildApp({ config, store, metrics, inventory, bmc, log, lifecycle });
   const url = await app.listen({ host: config.api.listen, port: config.api.port });
 
   log.info(
@@ -75,7 +77,7 @@ export async function runDaemon(config: Readonly<Config>, configFile: string): P
       force.unref();
       watcher.close();
       process.off('SIGHUP', onHup);
-      Promise.all([app.close(), inventory.close(), bootPlane?.close()])
+      Promise.all([app.close(), inventory.close(), bootPlane?.close(), bmc.close()])
         .catch((err: unknown) => log.error({ err }, 'error while closing'))
         .finally(() => {
           store.close();

@@ -14,6 +14,8 @@ import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
 import { inventoryRoutes } from './routes/inventory.ts';
 import { machineRoutes } from './routes/machines.ts';
+import { powerRoutes } from './routes/power.ts';
+import type { BmcService } from '../bmc/service.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 
 export interface ApiDeps {
@@ -21,6 +23,8 @@ export interface ApiDeps {
   store: Store;
   metrics: Metrics;
   inventory: InventoryService;
+  /** BMC operations on inventory machines (power, boot device, probe). */
+  bmc: BmcService;
   log: Logger;
   /** Set when shutdown begins; /readyz turns 503. */
   lifecycle: { stopping: boolean };
@@ -83,6 +87,7 @@ export async function buildApp(deps: ApiDeps) {
   await app.register(
     async (v1) => {
       await v1.register(machineRoutes, deps);
+      await v1.register(powerRoutes, deps);
       await v1.register(eventRoutes, deps);
       await v1.register(inventoryRoutes, deps);
       await v1.register(tokenRoutes, deps);

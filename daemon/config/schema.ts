@@ -76,6 +76,20 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    bmc: Type.Object(
+      {
+        concurrency: Type.Integer({ minimum: 1, maximum: 4096, default: 64, description: 'BMC operations in flight at once over all machines (one at a time per BMC)' }),
+        powerOnRate: Type.Number({
+          exclusiveMinimum: 0,
+          maximum: 1000,
+          default: 2,
+          description: 'power-ons (on, cycle, reset) started per second over the fleet, so a rack never draws its inrush current at once nor floods the boot network',
+        }),
+        timeoutMs: Type.Integer({ minimum: 50, maximum: 60000, default: 1000, description: 'IPMI: wait per try; Redfish: ten times this per request' }),
+        retries: Type.Integer({ minimum: 0, maximum: 10, default: 3, description: 'tries after the first before a BMC counts as not answering' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     inventoryReload: Type.Object(
       {
         debounceMs: Type.Integer({ minimum: 0, maximum: 60000, default: 300 }),

@@ -149,3 +149,16 @@ export function countByState(store: Store): Record<string, number> {
   const rows = store.db.prepare('SELECT state, count(*) AS n FROM machines GROUP BY state').all() as { state: string; n: number }[];
   return Object.fromEntries(rows.map((r) => [r.state, r.n]));
 }
+
+/** Sets one key of a machine's observed state (what ironbay learned: BMC probe, last power state). */
+export function setObserved(store: Store, machineId: number, key: string, value: unknown): void {
+  store.db
+    .prepare("UPDATE machines SET observed = json_set(observed, '$.' || ?, json(?)), updated_at = ? WHERE id = ?")
+    .run(key, JSON.stringify(value), store.timestamp(), machineId);
+}
+
+/** Names of live machines that have a BMC, optionally of one role; in name order. */
+export function machinesWithBmc(store: Store, role?: string): string[] {
+  const sql = `SELECT name FROM machines WHERE retired_at IS NULL AND json_extract(spec, '$.bmc') IS NOT NULL${role ? ' AND role = ?' : ''} ORDER BY name`;
+  return store.db.prepare(sql).pluck().all(...(role ? [role] : [])) as string[];
+}

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { buildApp, type App } from '../../daemon/api/app.ts';
+import { BmcService } from '../../daemon/bmc/service.ts';
 import { parseConfig } from '../../daemon/config/load.ts';
 import { inventoryService, type InventoryService } from '../../daemon/inventory/service.ts';
 import { createMetrics } from '../../daemon/metrics.ts';
@@ -33,7 +34,8 @@ export async function testApp(inventoryText: string): Promise<TestApp> {
   const lifecycle = { stopping: false };
   const parsed = parseConfig(join(dir, 'ironbay.yaml'), `dataDir: ${dir}\ninventory: ${inventoryFile}\n`);
   if (!parsed.ok) throw new Error('test config invalid');
-  const app = await buildApp({ config: parsed.config, store, metrics, inventory, log, lifecycle });
+  const bmc = new BmcService({ store, config: parsed.config, log });
+  const app = await buildApp({ config: parsed.config, store, metrics, inventory, bmc, log, lifecycle });
   const tokens = {
     viewer: createToken(store, 'test-viewer', 'viewer', 'test'),
     operator: createToken(store, 'test-operator', 'operator', 'test'),
@@ -49,6 +51,7 @@ export async function testApp(inventoryText: string): Promise<TestApp> {
     writeInventory: (text) => writeFileSync(inventoryFile, text),
     async close() {
       await app.close();
+      await bmc.close();
       store.close();
       rmSync(dir, { recursive: true, force: true });
     },

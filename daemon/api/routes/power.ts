@@ -1,0 +1,110 @@
+// Power and boot-device actions on inventory machines through their BMCs: many machines per
+// request, one result per machine (a failed BMC never fails the others).
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type, type Static } from 'typebox';
+import { POWER_ACTIONS, type MachineResult } from '../../bmc/service.ts';
+import { IronbayError } from '../../errors.ts';
+import { getMachine, machinesWithBmc } from '../../store/machines.ts';
+import type { Store } from '../../store/db.ts';
+import { actorOf } from '../auth.ts';
+import type { ApiDeps } from '../app.ts';
+import { ErrorBody } from '../schemas.ts';
+
+const Selection = {
+  machines: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { maxItems: 10000, description: 'machine names' })),
+  role: Type.Optional(Type.String({ description: 'every machine of this role that has a BMC' })),
+  all: Type.Optional(Type.Boolean({ description: 'every machine that has a BMC' })),
+};
+
+const BootView = Type.Object({
+  device: Type.Enum(['pxe', 'disk', 'bios', 'none', 'other']),
+  persistent: Type.Boolean(),
+  efi: Type.Boolean(),
+  raw: Type.Optional(Type.String()),
+  warnings: Type.Optional(Type.Array(Type.String())),
+});
+
+export const MachineResultView = Type.Object({
+  machine: Type.String(),
+  ok: Type.Boolean(),
+  changed: Type.Optional(Type.Boolean()),
+  power: Type.Optional(Type.Enum(['on', 'off'])),
+  faults: Type.Optional(Type.Array(Type.String())),
+  boot: Type.Optional(BootView),
+  probe: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  code: Type.Optional(Type.String({ description: 'IB_ERR_* code when ok is false' })),
+  error: Type.Optional(Type.String()),
+  durationMs: Type.Integer(),
+});
+
+const Results = Type.Object({ results: Type.Array(MachineResultView) });
+
+function select(store: Store, s: { machines?: string[] | undefined; role?: string | undefined; all?: boolean | undefined }): string[] {
+  const names = new Set(s.machines ?? []);
+  if (s.all) for (const n of machinesWithBmc(store)) names.add(n);
+  else if (s.role) for (const n of machinesWithBmc(store, s.role)) names.add(n);
+  if (!names.size) throw new IronbayError('IB_ERR_BAD_REQUEST', s.role && !s.machines?.length ? `no machine with role "${s.role}" has a BMC` : 'name machines, a role, or all');
+  for (const n of names) if (!getMachine(store, n)) throw new IronbayError('IB_ERR_NOT_FOUND', `no machine named "${n}"`);
+  return [...names];
+}
+
+const view = (r: MachineResult): Static<typeof MachineResultView> => r as Static<typeof MachineResultView>;
+
+export const powerRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { store, bmc }) => {
+  app.post(
+    '/power',
+    {
+      config: { role: 'operator' },
+      schema: {
+        tags: ['power'],
+        description:
+          'Power status or action through each machine\'s BMC. Actions are "ensure" operations: on for a machine already on changes nothing. on, cycle and reset are paced by bmc.powerOnRate. Every action (not status) is an event.',
+        body: Type.Object({ action: Type.Enum([...POWER_ACTIONS]), ...Selection }, { additionalProperties: false }),
+        response: { 200: Results, 400: ErrorBody, 404: ErrorBody },
+      },
+    },
+    async (req) => {
+      const names = select(store, req.body);
+      return { results: (await bmc.power(names, req.body.action, actorOf(req))).map(view) };
+    },
+  );
+
+  app.post(
+    '/bootdev',
+    {
+      config: { role: 'operator' },
+      schema: {
+        tags: ['power'],
+        description: 'Set the next boot device (one-time unless persistent) and read it back; a BMC that does not apply it is reported per machine.',
+        body: Type.Object(
+          { device: Type.Enum(['pxe', 'disk', 'bios']), persistent: Type.Optional(Type.Boolean()), efi: Type.Optional(Type.Boolean()), ...Selection },
+          { additionalProperties: false },
+        ),
+        response: { 200: Results, 400: ErrorBody, 404: ErrorBody },
+      },
+    },
+    async (req) => {
+      const names = select(store, req.body);
+      const { device, persistent, efi } = req.body;
+      const opts = { ...(persistent !== undefined && { persistent }), ...(efi !== undefined && { efi }) };
+      return { results: (await bmc.bootDevice(names, device, opts, actorOf(req))).map(view) };
+    },
+  );
+
+  app.post(
+    '/machines/:name/bmc/probe',
+    {
+      config: { role: 'operator' },
+      schema: {
+        tags: ['power'],
+        description: "Learn what the machine's BMC supports (cipher suites, boot flags, reset types) and record it in the machine's observed state.",
+        params: Type.Object({ name: Type.String() }),
+        response: { 200: MachineResultView, 404: ErrorBody },
+      },
+    },
+    async (req) => {
+      select(store, { machines: [req.params.name] });
+      return view(await bmc.probe(req.params.name, actorOf(req)));
+    },
+  );
+};
