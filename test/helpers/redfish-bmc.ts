@@ -80,6 +80,8 @@ export interface RedfishBmc {
   requests: RecordedRequest[];
   /** Successful session logins. */
   logins: number;
+  /** TLS connections accepted (keep-alive reuse shows as few). */
+  connections: number;
   /** Live sessions by token. */
   sessions: Map<string, { id: string; user: string }>;
   /** Forgets every session, as a BMC does on session timeout or its own reboot. */
@@ -393,6 +395,7 @@ export async function startRedfishBmc(opts: StartOptions = {}): Promise<RedfishB
     });
     req.on('end', () => handle(req, res, Buffer.concat(chunks)));
   });
+  server.on('secureConnection', () => bmc.connections++);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 
   const bmc: RedfishBmc = {
@@ -403,6 +406,7 @@ export async function startRedfishBmc(opts: StartOptions = {}): Promise<RedfishB
     state,
     requests,
     logins: 0,
+    connections: 0,
     sessions,
     dropSessions: () => sessions.clear(),
     close: () =>

@@ -72,6 +72,9 @@ describe('power', () => {
     bmc.config.health = 'Critical';
     bmc.state.power = 'Off';
     assert.deepEqual(await d.status(), { power: 'off', faults: ['Status.Health Critical'] });
+    bmc.state.power = 'Hibernating' as 'Off';
+    const e = await fails(d.status(), 'IB_ERR_BMC_PROTOCOL');
+    assert.match(e.message, /PowerState "Hibernating" is not one of the schema's/);
   });
 
   test('on/off/softOff are ensures: no Reset when already so', async () => {
@@ -231,6 +234,7 @@ describe('authentication', () => {
     await d.on();
     await d.probe();
     assert.equal(bmc.logins, 1);
+    assert.equal(bmc.connections, 1, 'one keep-alive connection for all calls');
     const authed = bmc.requests.filter((r) => r.path !== '/redfish/v1/' && !(r.method === 'POST' && r.path.endsWith('/Sessions')));
     assert.deepEqual(new Set(authed.map((r) => r.auth)), new Set(['session']));
     assert.equal(bmc.sessions.size, 1);
@@ -292,13 +296,9 @@ describe('failures', () => {
   });
 
   test('a BMC that stops answering: IB_ERR_BMC_TIMEOUT after the tries', async () => {
-    const { bmc, driver } = await lab();
-    const d = driver({ timeoutMs: 150, retries: 1 });
-    await d.status();
-    bmc.requests.length = 0;
-    bmc.config.hang = true;
-    const e = await fails(d.status(), 'IB_ERR_BMC_TIMEOUT');
-    assert.match(e.message, /no answer within 150 ms \(2 tries\)/);
+    const { bmc, driver } = await lab({ hang: true });
+    const e = await fails(driver({ timeoutMs: 150, retries: 1 }).status(), 'IB_ERR_BMC_TIMEOUT');
+    assert.match(e.message, /GET \/redfish\/v1\/: no answer within 150 ms \(2 tries\)/);
     assert.equal(bmc.requests.length, 2);
   });
 

@@ -100,7 +100,11 @@ export class VerifyingAgent extends https.Agent {
       settled = true;
       clearTimeout(timer);
       socket.off('error', settle);
-      if (err) socket.destroy();
+      if (err) {
+        // Whatever the dying socket still reports has been answered by `err`.
+        socket.on('error', () => undefined);
+        socket.destroy();
+      }
       callback(err, socket);
     };
     const timer = setTimeout(() => {
