@@ -170,6 +170,106 @@ program
     await followEvents(`/api/v1/events?${q.toString()}`, print);
   });
 
+const POWER_VERBS = ['status', 'on', 'off', 'soft-off', 'cycle', 'reset'] as const;
+const BOOT_DEVICES = ['pxe', 'disk', 'bios'] as const;
+
+program
+  .command('bmc <action> [device]')
+  .description(
+    `talk to one BMC directly, without the daemon (check a BMC before it goes in the inventory); action: ${POWER_VERBS.join('|')}|bootdev [${BOOT_DEVICES.join('|')}]|probe. Exit 0 on success, 1 with a one-line reason`,
+  )
+  .requiredOption('--host <host[:port]>', 'BMC address (IPMI port 623, Redfish 443 unless given)')
+  .requiredOption('--user <name>', 'BMC user name')
+  .option('--password-file <file>', 'file holding the password (never give it on the command line)')
+  .option('--password-env <var>', 'environment variable holding the password')
+  .addOption(new Option('--driver <driver>', 'protocol').choices(['ipmi', 'redfish']).default('ipmi'))
+  .option('--cipher-suite <n>', 'IPMI cipher suite (default: 17 if offered, else 3)', (v) => Number.parseInt(v, 10))
+  .option('--allow-cipher-suite-zero', 'accept IPMI cipher suite 0 (no authentication)')
+  .option('--insecure-tls', 'Redfish: accept a certificate that does not verify')
+  .option('--tls-fingerprint <sha256>', 'Redfish: accept exactly this certificate')
+  .option('--persistent', 'bootdev: every boot, not only the next')
+  .option('--efi', 'bootdev: UEFI boot')
+  .option('--timeout <ms>', 'wait per try', (v) => Number.parseInt(v, 10))
+  .option('--retries <n>', 'tries after the first', (v) => Number.parseInt(v, 10))
+  .option('--json', 'JSON output')
+  .action(async (action: string, device: string | undefined, o: BmcFlags) => {
+    const { runBmc } = await import('./bmc.ts');
+    process.exitCode = await runBmc(action, device, o, out);
+  });
+
+program
+  .command('power <action> [machines...]')
+  .description(`power status or action of inventory machines through the daemon; action: ${POWER_VERBS.join('|')}`)
+  .option('--role <role>', 'every machine of this role that has a BMC')
+  .option('--all', 'every machine that has a BMC')
+  .option('--json', 'JSON output')
+  .action(async (action: string, names: string[], o: { role?: string; all?: boolean; json?: boolean }) => {
+    if (!(POWER_VERBS as readonly string[]).includes(action)) throw new IronbayError('IB_ERR_BAD_REQUEST', `unknown power action "${action}"; one of ${POWER_VERBS.join(', ')}`);
+    const r = await (await client()).request<{ results: PowerResultOut[] }>('POST', '/api/v1/power', { action, ...selection(names, o) });
+    process.exitCode = printResults(r.results, o.json);
+  });
+
+program
+  .command('bootdev <device> [machines...]')
+  .description(`set the next boot device of inventory machines through the daemon (read back and verified); device: ${BOOT_DEVICES.join('|')}`)
+  .option('--persistent', 'every boot, not only the next')
+  .option('--efi', 'UEFI boot')
+  .option('--role <role>', 'every machine of this role that has a BMC')
+  .option('--all', 'every machine that has a BMC')
+  .option('--json', 'JSON output')
+  .action(async (device: string, names: string[], o: { persistent?: boolean; efi?: boolean; role?: string; all?: boolean; json?: boolean }) => {
+    if (!(BOOT_DEVICES as readonly string[]).includes(device)) throw new IronbayError('IB_ERR_BAD_REQUEST', `unknown boot device "${device}"; one of ${BOOT_DEVICES.join(', ')}`);
+    const body = { device, ...(o.persistent && { persistent: true }), ...(o.efi && { efi: true }), ...selection(names, o) };
+    const r = await (await client()).request<{ results: PowerResultOut[] }>('POST', '/api/v1/bootdev', body);
+    process.exitCode = printResults(r.results, o.json);
+  });
+
+function selection(names: string[], o: { role?: string; all?: boolean }): Record<string, unknown> {
+  if (!names.length && !o.role && !o.all) throw new IronbayError('IB_ERR_BAD_REQUEST', 'name machines, or give --role ROLE or --all');
+  return { ...(names.length && { machines: names }), ...(o.role && { role: o.role }), ...(o.all && { all: true }) };
+}
+
+/** A table of machine × result; exit code 0 only if every machine succeeded. */
+function printResults(results: PowerResultOut[], asJson?: boolean): number {
+  if (asJson) json(results);
+  else {
+    out(table(['MACHINE', 'RESULT', 'POWER', 'BOOT', 'DETAIL'], results.map((r) => [r.machine, r.ok ? (r.changed === undefined ? 'ok' : r.changed ? 'changed' : 'unchanged') : r.code, r.power, r.boot?.raw ?? r.boot?.device, r.ok ? [...(r.faults ?? []), ...(r.boot?.warnings ?? [])].join('; ') || undefined : r.error])));
+    const failed = results.filter((r) => !r.ok).length;
+    out(`${results.length - failed} of ${results.length} succeeded${failed ? `, ${failed} failed` : ''}`);
+  }
+  return results.every((r) => r.ok) ? 0 : 1;
+}
+
+export interface BmcFlags {
+  host: string;
+  user: string;
+  passwordFile?: string;
+  passwordEnv?: string;
+  driver: 'ipmi' | 'redfish';
+  cipherSuite?: number;
+  allowCipherSuiteZero?: boolean;
+  insecureTls?: boolean;
+  tlsFingerprint?: string;
+  persistent?: boolean;
+  efi?: boolean;
+  timeout?: number;
+  retries?: number;
+  json?: boolean;
+}
+
+/** One machine's outcome in /api/v1/power and /api/v1/bootdev (MachineResultView). */
+export interface PowerResultOut {
+  machine: string;
+  ok: boolean;
+  changed?: boolean;
+  power?: string;
+  faults?: string[];
+  boot?: { device: string; persistent: boolean; efi: boolean; raw?: string; warnings?: string[] };
+  code?: string;
+  error?: string;
+  durationMs: number;
+}
+
 const token = program.command('token').description('API tokens (admin)');
 token
   .command('create')
