@@ -104,8 +104,7 @@ const MANAGERS = '/redfish/v1/Managers';
 const MGR = '/redfish/v1/Managers/BMC';
 const SESSION_SERVICE = '/redfish/v1/SessionService';
 const SESSIONS = `${SESSION_SERVICE}/Sessions`;
-/** DSP0268 Resource.ResetType and BootSource values the mock knows. */
-export const ALL_RESETS = ['On', 'ForceOff', 'GracefulShutdown', 'GracefulRestart', 'ForceRestart', 'Nmi', 'ForceOn', 'PushPowerButton', 'PowerCycle'];
+/** DSP0268 BootSource values, accepted when the system publishes no AllowableValues. */
 const ALL_TARGETS = ['None', 'Pxe', 'Floppy', 'Cd', 'Usb', 'Hdd', 'BiosSetup', 'Utilities', 'Diags', 'UefiShell', 'UefiTarget', 'SDCard', 'UefiHttp'];
 
 /** A self-signed P-256 certificate from openssl, valid two days. */

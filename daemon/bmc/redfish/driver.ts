@@ -3,8 +3,7 @@
 // ComputerSystem.Reset action, the next boot its Boot override (DSP0268 ComputerSystem).
 // Every operation is an "ensure": it reads the state first and acts only when needed.
 import { isIP } from 'node:net';
-import type { Logger } from 'pino';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import {
   BmcError,
   isBmcError,
