@@ -32,6 +32,8 @@ export class IpmiClient {
   private readonly sessions = new Map<string, { session: IpmiSession; fingerprint: string }>();
   private readonly suites = new Map<string, number>();
   readonly drops = new Map<string, number>();
+  /** Sessions established since the client started (a BMC that keeps dropping them shows here). */
+  sessionsOpened = 0;
   private readonly limiter: Limiter;
   private readonly opts: Required<IpmiClientOptions>;
 
@@ -78,6 +80,7 @@ export class IpmiClient {
       knownSuite: this.suites.get(suiteKey),
       onSuite: (_offered, chosen) => this.suites.set(suiteKey, chosen),
       onDrop: (reason) => this.drops.set(reason, (this.drops.get(reason) ?? 0) + 1),
+      onOpen: () => this.sessionsOpened++,
     });
     this.sessions.set(key, { session, fingerprint });
     return session;

@@ -41,6 +41,8 @@ export interface SessionOptions {
   onSuite?: (offered: number[] | undefined, chosen: number) => void;
   /** Counts datagrams dropped by reason (malformed, failed integrity, replayed…). */
   onDrop?: (reason: string) => void;
+  /** Called each time a session is established (first use, or after the BMC dropped one). */
+  onOpen?: () => void;
 }
 
 type Packet = V15Packet | V2Packet;
@@ -257,6 +259,7 @@ export class IpmiSession {
     for (const suite of candidates) {
       try {
         await this.handshake(suite);
+        this.opts.onOpen?.();
         this.suite = suite;
         this.opts.onSuite?.(this.offeredSuites, suite);
         return;
