@@ -19,10 +19,13 @@ cd "$(dirname "$0")"
 #   kea-admin (perfdhcp), dnsmasq-base, tftpd-hpa, tftp-hpa, atftp (a client with RFC 7440
 #   windowsize; its server atftpd conflicts with tftpd-hpa, so bench/tftp.ts unpacks it),
 #   tcpdump, qemu-system-x86 + ipxe-qemu + ovmf (PXE-booting firmware),
-#   nginx-light and wrk (HTTP benchmark), ndisc6 (rdisc6: asks for router advertisements)
+#   nginx-light and wrk (HTTP benchmark), ndisc6 (rdisc6: asks for router advertisements),
+#   openipmi (ipmi_sim, the simulated BMCs; rmcp_ping), ipmitool and freeipmi-tools (ipmi-power):
+#   the IPMI peers
 packages=(ca-certificates systemd shellcheck sqlite3 iproute2 procps curl gcc libc6-dev ipxe
   busybox isc-dhcp-client isc-dhcp-relay kea-dhcp4-server kea-admin dnsmasq-base tftpd-hpa tftp-hpa
-  atftp tcpdump qemu-system-x86 ipxe-qemu ovmf nginx-light wrk cpio ndisc6)
+  atftp tcpdump qemu-system-x86 ipxe-qemu ovmf nginx-light wrk cpio ndisc6
+  openipmi ipmitool freeipmi-tools)
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
 missing=()
