@@ -44,7 +44,7 @@ export async function runDaemon(config: Readonly<Config>, configFile: string): P
     : undefined;
   if (bootPlane) metrics.registerBootPlane({ dhcp: () => bootPlane.dhcp.stats(), tftp: () => bootPlane.tftp.stats() });
 
-  const bmc = new BmcService({ store, config, log: log.child({ mod: 'bmc' }) });
+  const bmc = new BmcService({ store, config, log: log.child({ mod: 'bmc' }), metrics });
   const lifecycle = { stopping: false };
   const app = await buildApp({ config, store, metrics, inventory, bmc, log, lifecycle });
   const url = await app.listen({ host: config.api.listen, port: config.api.port });

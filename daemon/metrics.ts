@@ -18,6 +18,17 @@ export interface Metrics {
   inventoryReloads: Counter<'result'>;
   httpRequests: Counter<'method' | 'route' | 'status'>;
   httpDuration: Histogram<'route'>;
+  /** BMC operations by driver, kind (power.on, bootdev.set, …) and result (ok or an IB_ERR_BMC_* code). */
+  bmcOperations: Counter<'driver' | 'kind' | 'result'>;
+  registerBmc(stats: () => BmcStats): void;
+}
+
+/** What the IPMI client counts, read at scrape time. */
+export interface BmcStats {
+  ipmiSessionsOpen: number;
+  ipmiSessionsOpened: number;
+  /** Datagrams dropped by reason (malformed, failed integrity, replayed, from nobody asked). */
+  ipmiDropped: Record<string, number>;
 }
 
 export function createMetrics(store: Store): Metrics {
@@ -45,6 +56,13 @@ export function createMetrics(store: Store): Metrics {
   return {
     registry,
     registerBootPlane: (plane) => registerBootPlane(registry, plane),
+    bmcOperations: new Counter({
+      name: 'ironbay_bmc_operations_total',
+      help: 'BMC operations by driver, kind and result (ok, or the error code)',
+      labelNames: ['driver', 'kind', 'result'],
+      registers: [registry],
+    }),
+    registerBmc: (stats) => registerBmc(registry, stats),
     inventoryReloads: new Counter({
       name: 'ironbay_inventory_reloads_total',
       help: 'Inventory reloads by result (applied, unchanged, rejected)',
@@ -65,6 +83,36 @@ export function createMetrics(store: Store): Metrics {
       registers: [registry],
     }),
   };
+}
+
+function registerBmc(registry: Registry, stats: () => BmcStats): void {
+  new Gauge({
+    name: 'ironbay_ipmi_sessions_open',
+    help: 'IPMI sessions open now (one per BMC in use; closed after 20 s idle)',
+    registers: [registry],
+    collect() {
+      this.set(stats().ipmiSessionsOpen);
+    },
+  });
+  new Counter({
+    name: 'ironbay_ipmi_sessions_opened_total',
+    help: 'IPMI sessions established (a BMC that keeps dropping sessions makes this climb)',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(stats().ipmiSessionsOpened);
+    },
+  });
+  new Counter({
+    name: 'ironbay_ipmi_dropped_total',
+    help: 'IPMI datagrams dropped, by reason',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [reason, n] of Object.entries(stats().ipmiDropped)) this.inc({ reason }, n);
+    },
+  });
 }
 
 /**

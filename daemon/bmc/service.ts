@@ -12,6 +12,8 @@ import { getMachine, setObserved, type MachineRecord } from '../store/machines.t
 import { type BmcProbe, type BootOptions, type BootSetting, type PowerDriver, type PowerState, type SettableBootDevice } from './driver.ts';
 import { createPowerDriver, IpmiClient, targetOf } from './index.ts';
 import { Pacer } from './pacer.ts';
+import { hasRedfish } from './redfish-presence.ts';
+import type { Metrics } from '../metrics.ts';
 
 export const POWER_ACTIONS = ['status', 'on', 'off', 'soft-off', 'cycle', 'reset'] as const;
 export type PowerAction = (typeof POWER_ACTIONS)[number];
@@ -37,6 +39,7 @@ export interface BmcServiceOptions {
   config: Readonly<Config>;
   log: Logger;
   env?: NodeJS.ProcessEnv;
+  metrics?: Metrics;
 }
 
 export class BmcService {
@@ -50,6 +53,7 @@ export class BmcService {
   private readonly redfishTimeoutMs: number;
   private readonly retries: number;
   private readonly drivers = new Map<string, { fingerprint: string; driver: PowerDriver }>();
+  private readonly metrics: Metrics | undefined;
 
   constructor(o: BmcServiceOptions) {
     this.store = o.store;
@@ -62,11 +66,25 @@ export class BmcService {
     this.pacer = new Pacer(c.powerOnRate);
     this.redfishTimeoutMs = c.timeoutMs * 10;
     this.retries = c.retries;
+    this.metrics = o.metrics;
+    o.metrics?.registerBmc(() => ({ ipmiSessionsOpen: this.ipmi.openSessions, ipmiSessionsOpened: this.ipmi.sessionsOpened, ipmiDropped: Object.fromEntries(this.ipmi.drops) }));
   }
 
-  power(names: string[], action: PowerAction, actor: string): Promise<MachineResult[]> {
+  /**
+   * With `pxe`, a start (on, cycle, reset) first sets a one-time PXE boot, verified, as before
+   * every provisioning power-on (MAAS does the same): the next boot, and only it, is from the
+   * network, so a machine that reboots later by itself comes up from its disk.
+   */
+  power(names: string[], action: PowerAction, actor: string, options: { pxe?: boolean; efi?: boolean } = {}): Promise<MachineResult[]> {
+    const pxe = options.pxe === true && STARTS.has(action);
     return this.each(names, actor, `power.${action}`, async (d, name) => {
+      const boot = pxe ? await d.setBootDevice('pxe', { persistent: false, efi: options.efi ?? false }) : undefined;
       if (STARTS.has(action)) await this.pacer.wait();
+      return { ...(boot && { boot }), ...(await this.act(d, action, name)) };
+    }, pxe ? { pxe: true, ...(options.efi !== undefined && { efi: options.efi }) } : {});
+  }
+
+  private async act(d: PowerDriver, action: PowerAction, name: string): Promise<Omit<MachineResult, 'machine' | 'ok' | 'durationMs'>> {
       switch (action) {
         case 'status': {
           const s = await d.status();
@@ -85,7 +103,6 @@ export class BmcService {
         default:
           throw new Error(`${name}: unknown power action ${String(action)}`);
       }
-    });
   }
 
   bootDevice(names: string[], device: SettableBootDevice, options: BootOptions, actor: string): Promise<MachineResult[]> {
@@ -94,7 +111,9 @@ export class BmcService {
 
   async probe(name: string, actor: string): Promise<MachineResult> {
     const [r] = await this.each([name], actor, 'bmc.probe', async (d, _name, m) => {
-      const probe = await d.probe();
+      let probe = await d.probe();
+      // "Redfish or not" for an IPMI BMC: many speak both, and Redfish is the better path.
+      if (d.driver === 'ipmi') probe = { ...probe, redfish: await hasRedfish(m.spec.bmc!.address) };
       setObserved(this.store, m.id, 'bmc', { ...probe, probedAt: this.store.timestamp() });
       return { probe };
     });
@@ -117,7 +136,7 @@ export class BmcService {
           let result: MachineResult;
           try {
             if (!m || m.retiredAt) throw Object.assign(new Error(`no machine named "${name}"`), { code: 'IB_ERR_NOT_FOUND' });
-            const bmc = (m.spec as { bmc?: Bmc }).bmc;
+            const bmc = m.spec.bmc;
             if (!bmc) throw Object.assign(new Error(`machine ${name} has no bmc in the inventory`), { code: 'IB_ERR_BAD_REQUEST' });
             result = { machine: name, ok: true, ...(await op(this.driverFor(name, bmc), name, m)), durationMs: 0 };
           } catch (e) {
@@ -129,6 +148,7 @@ export class BmcService {
             const { machine: _m, durationMs, ...outcome } = result;
             this.store.appendEvent({ actor, kind, machineId: m.id, details: { ...request, ...outcome, durationMs } });
           }
+          this.metrics?.bmcOperations.inc({ driver: m?.spec.bmc?.driver ?? 'none', kind, result: result.ok ? 'ok' : (result.code ?? 'error') });
           if (!result.ok) this.log.warn({ machine: name, kind, code: result.code, err: result.error }, 'BMC operation failed');
           return result;
         }),

@@ -200,12 +200,15 @@ program
 program
   .command('power <action> [machines...]')
   .description(`power status or action of inventory machines through the daemon; action: ${POWER_VERBS.join('|')}`)
+  .option('--pxe', 'on, cycle, reset: first set a one-time PXE boot (verified)')
+  .option('--efi', 'with --pxe: UEFI network boot')
   .option('--role <role>', 'every machine of this role that has a BMC')
   .option('--all', 'every machine that has a BMC')
   .option('--json', 'JSON output')
-  .action(async (action: string, names: string[], o: { role?: string; all?: boolean; json?: boolean }) => {
+  .action(async (action: string, names: string[], o: { pxe?: boolean; efi?: boolean; role?: string; all?: boolean; json?: boolean }) => {
     if (!(POWER_VERBS as readonly string[]).includes(action)) throw new IronbayError('IB_ERR_BAD_REQUEST', `unknown power action "${action}"; one of ${POWER_VERBS.join(', ')}`);
-    const r = await (await client()).request<{ results: PowerResultOut[] }>('POST', '/api/v1/power', { action, ...selection(names, o) });
+    const body = { action, ...(o.pxe && { pxe: true }), ...(o.efi && { efi: true }), ...selection(names, o) };
+    const r = await (await client()).request<{ results: PowerResultOut[] }>('POST', '/api/v1/power', body);
     process.exitCode = printResults(r.results, o.json);
   });
 

@@ -96,6 +96,17 @@ describe('power and boot device through the daemon', () => {
     assert.deepEqual([rf.state.boot.target, rf.state.boot.enabled], ['Pxe', 'Once']);
   });
 
+  test('power cycle --pxe sets a one-time PXE boot first, then starts the machine', async () => {
+    await sims[1]!.setPower(false);
+    await ipmitool(sims[1]!, ['chassis', 'bootdev', 'disk']);
+    const r = await runCli(['power', 'cycle', '--pxe', 'ipmi-bb', '--json'], env);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const [x] = JSON.parse(r.stdout) as Result[];
+    assert.deepEqual([x!.boot?.device, x!.boot?.persistent, x!.changed], ['pxe', false, true]);
+    assert.equal(await sims[1]!.bootDevice(), 'pxe');
+    assert.equal(await sims[1]!.power(), true);
+  });
+
   test('selections: a role, an unknown machine, a machine without a BMC', async () => {
     const role = await runCli(['power', 'status', '--role', 'kvm-host', '--json'], env);
     assert.deepEqual((JSON.parse(role.stdout) as Result[]).map((x) => x.machine), ['rf-ccc']);
@@ -107,9 +118,10 @@ describe('power and boot device through the daemon', () => {
   });
 
   test('probe records what the BMC supports on the machine', async () => {
-    const r = await d.api<{ ok: boolean; probe: { cipherSuite: number; cipherSuites: number[] } }>('POST', '/api/v1/machines/ipmi-bb/bmc/probe', {});
+    const r = await d.api<{ ok: boolean; probe: { cipherSuite: number; cipherSuites: number[]; redfish: boolean } }>('POST', '/api/v1/machines/ipmi-bb/bmc/probe', {});
     assert.equal(r.status, 200);
     assert.equal(r.body.probe.cipherSuite, 3); // ipmi_sim offers no 17
+    assert.equal(r.body.probe.redfish, false);
     const m = await d.api<{ observed: { bmc?: { cipherSuite: number; probedAt: string } } }>('GET', '/api/v1/machines/ipmi-bb');
     assert.equal(m.body.observed.bmc?.cipherSuite, 3);
   });
@@ -124,5 +136,11 @@ describe('power and boot device through the daemon', () => {
     assert.equal(boot.body.events.length, 2);
     const all = JSON.stringify((await d.api('GET', '/api/v1/events?limit=1000')).body) + JSON.stringify(d.logs);
     for (const pw of [IPMI_PW, RF_PW, WRONG_PW]) assert.ok(!all.includes(pw), `a password leaked into events or logs`);
+    const cycle = (await d.api<{ events: { details: { pxe?: boolean } }[] }>('GET', '/api/v1/events?kind=power.cycle')).body.events;
+    assert.equal(cycle[0]?.details.pxe, true);
+    const metrics = await (await fetch(`${d.url}/metrics`)).text();
+    assert.match(metrics, /ironbay_bmc_operations_total\{driver="ipmi",kind="power.on",result="ok"\} 2/);
+    assert.match(metrics, /ironbay_bmc_operations_total\{driver="ipmi",kind="power.status",result="IB_ERR_BMC_AUTH_PASSWORD"\} 1/);
+    assert.match(metrics, /ironbay_ipmi_sessions_opened_total \d+/);
   });
 });

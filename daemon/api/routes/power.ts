@@ -59,13 +59,22 @@ export const powerRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { sto
         tags: ['power'],
         description:
           'Power status or action through each machine\'s BMC. Actions are "ensure" operations: on for a machine already on changes nothing. on, cycle and reset are paced by bmc.powerOnRate. Every action (not status) is an event.',
-        body: Type.Object({ action: Type.Enum([...POWER_ACTIONS]), ...Selection }, { additionalProperties: false }),
+        body: Type.Object(
+          {
+            action: Type.Enum([...POWER_ACTIONS]),
+            pxe: Type.Optional(Type.Boolean({ description: 'on, cycle, reset: first set a one-time PXE boot (read back), as before a provisioning power-on' })),
+            efi: Type.Optional(Type.Boolean({ description: 'with pxe: UEFI network boot' })),
+            ...Selection,
+          },
+          { additionalProperties: false },
+        ),
         response: { 200: Results, 400: ErrorBody, 404: ErrorBody },
       },
     },
     async (req) => {
       const names = select(store, req.body);
-      return { results: (await bmc.power(names, req.body.action, actorOf(req))).map(view) };
+      const { action, pxe, efi } = req.body;
+      return { results: (await bmc.power(names, action, actorOf(req), { ...(pxe !== undefined && { pxe }), ...(efi !== undefined && { efi }) })).map(view) };
     },
   );
 
