@@ -8,12 +8,13 @@
 // the socket. Many BMCs in one process each get their own socket: startTestBmcs(n).
 import dgram from 'node:dgram';
 import { resolveConfig, type TestBmcConfig, type TestBmcOptions } from './ipmi-test-bmc/config.ts';
-import { TestBmcCore, type CommandRecord, type OpenRecord, type TestBmcCounters } from './ipmi-test-bmc/core.ts';
+import { TestBmcCore, type CommandRecord, type TestBmcCounters } from './ipmi-test-bmc/core.ts';
 import type { BootFlagsState, BootRecord } from './ipmi-test-bmc/machine.ts';
-import type { BmcSession } from './ipmi-test-bmc/sessions.ts';
+import type { BmcSession, OpenRecord } from './ipmi-test-bmc/sessions.ts';
 
 export type { TestBmcOptions, TestBmcConfig, TestBmcUser } from './ipmi-test-bmc/config.ts';
-export type { CommandRecord, OpenRecord, TestBmcCounters } from './ipmi-test-bmc/core.ts';
+export type { CommandRecord, TestBmcCounters } from './ipmi-test-bmc/core.ts';
+export type { OpenRecord } from './ipmi-test-bmc/sessions.ts';
 export type { BootFlagsState, BootRecord } from './ipmi-test-bmc/machine.ts';
 
 export const TEST_BMC_HOST = '127.0.0.1';

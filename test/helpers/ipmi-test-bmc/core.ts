@@ -11,7 +11,7 @@ import { mulberry32 } from '../prng.ts';
 import { APP_CMD, authCapabilities, cipherSuites, systemGuid } from './channel.ts';
 import type { TestBmcConfig } from './config.ts';
 import { CC, Machine, type Reply } from './machine.ts';
-import { SessionTable, type BmcSession } from './sessions.ts';
+import { SessionTable, type BmcSession, type OpenRecord } from './sessions.ts';
 
 export interface TestBmcCounters {
   /** Datagrams that reached the BMC. */
@@ -33,12 +33,6 @@ export interface TestBmcCounters {
   commands: number;
   /** Retransmitted requests answered from the last answer. */
   duplicates: number;
-}
-
-/** One Open Session Request and what it got (status 0 = a session slot). */
-export interface OpenRecord {
-  suite: number | undefined;
-  status: number;
 }
 
 /** One in-session command: what it was and the completion code it got. */
@@ -153,7 +147,7 @@ export class TestBmcCore {
       case PAYLOAD.openSessionRequest: {
         const o = this.sessions.open(p.payload);
         if ('reason' in o) return this.reject(o.reason);
-        this.opens.push({ suite: o.suite, status: o.status });
+        this.opens.push(o.record);
         return send(o.reply.payloadType, o.reply.payload);
       }
       case PAYLOAD.rakp1: {

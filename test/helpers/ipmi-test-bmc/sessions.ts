@@ -6,7 +6,7 @@ import { randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import {
   additionalKeys, decodeOpenSessionRequest, decodeRakp1, decodeRakp3, decodeSession, encodeOpenSessionResponse, encodeRakp2, encodeRakp4, encodeV2,
   PAYLOAD, PRIVILEGE, rakp2AuthCode, rakp3AuthCode, rakp4Icv, rakp4IcvLength, required, sessionIntegrityKey, SUITES,
-  type CipherSuite, type RakpValues, type SessionKeys,
+  type Algorithms, type CipherSuite, type RakpValues, type SessionKeys,
 } from '../../../daemon/bmc/ipmi/codec/index.ts';
 import type { TestBmcConfig, TestBmcUser } from './config.ts';
 import { CC, type Reply } from './machine.ts';
@@ -60,6 +60,17 @@ export interface HandshakeReply {
   payload: Buffer;
 }
 
+/** One Open Session Request: the algorithms asked for, the configured suite they match, the status answered. */
+export interface OpenRecord extends Algorithms {
+  suite: number | undefined;
+  status: number;
+}
+
+interface OpenOutcome {
+  reply: HandshakeReply;
+  record: OpenRecord;
+}
+
 export type Inbound = { ok: true; session: BmcSession; payload: Buffer } | { ok: false; reason: string; silent?: boolean };
 
 /** Console session IDs and sequence numbers are 32-bit; 0 is never a valid session ID (§13.17). */
@@ -105,25 +116,25 @@ export class SessionTable {
     if (s && this.sessions.delete(id)) this.onEvent(why, s);
   }
 
-  /** Open Session Request → Response (§13.17, §13.18). `suite` is reported for the log. */
-  open(payload: Buffer): { reply: HandshakeReply; suite: number | undefined; status: number } | { reason: string } {
+  /** Open Session Request → Response (§13.17, §13.18); what was asked and answered is returned for the log. */
+  open(payload: Buffer): OpenOutcome | { reason: string } {
     const r = decodeOpenSessionRequest(payload);
     if (!r.ok) return { reason: r.reason };
     const q = r.value;
+    const asked = { auth: q.auth, integrity: q.integrity, confidentiality: q.confidentiality };
     for (const s of this.sessions.values()) {
       if (s.consoleId === q.consoleSessionId && s.state === 'opened' && s.openRequest.equals(payload)) {
         s.lastSeen = this.config.now();
-        return { reply: { payloadType: PAYLOAD.openSessionResponse, payload: s.openReply }, suite: s.suite.id, status: STATUS.ok };
+        return { reply: { payloadType: PAYLOAD.openSessionResponse, payload: s.openReply }, record: { ...asked, suite: s.suite.id, status: STATUS.ok } };
       }
     }
     const suiteId = this.config.suites.find((id) => {
       const s = SUITES.get(id)!;
       return s.auth === q.auth && s.integrity === q.integrity && s.confidentiality === q.confidentiality;
     });
-    const refuse = (status: number): { reply: HandshakeReply; suite: number | undefined; status: number } => ({
+    const refuse = (status: number): OpenOutcome => ({
       reply: { payloadType: PAYLOAD.openSessionResponse, payload: encodeOpenSessionResponse({ tag: q.tag, status, maxPrivilege: 0, consoleSessionId: q.consoleSessionId, bmcSessionId: 0, auth: 0, integrity: 0, confidentiality: 0 }) },
-      suite: suiteId,
-      status,
+      record: { ...asked, suite: suiteId, status },
     });
     if (q.maxPrivilege > PRIVILEGE.oem) return refuse(STATUS.invalidRole);
     if (suiteId === undefined) return refuse(STATUS.noCipherSuiteMatch);
@@ -137,7 +148,7 @@ export class SessionTable {
       id, consoleId: q.consoleSessionId, suite, state: 'opened', openPrivilege: q.maxPrivilege, user: undefined, limit: 0, privilege: 0, keys: undefined,
       outSeq: 1, commands: 0, lastSeen: this.config.now(), openRequest: Buffer.from(payload), openReply, window: new SequenceWindow(),
     });
-    return { reply: { payloadType: PAYLOAD.openSessionResponse, payload: openReply }, suite: suiteId, status: STATUS.ok };
+    return { reply: { payloadType: PAYLOAD.openSessionResponse, payload: openReply }, record: { ...asked, suite: suiteId, status: STATUS.ok } };
   }
 
   /**
