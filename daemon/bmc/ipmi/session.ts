@@ -375,7 +375,9 @@ export class IpmiSession {
 
     const priv = await this.inSession(setSessionPrivilegeLevel(this.privilege), 'Set Session Privilege Level');
     if (priv.completionCode !== 0) {
-      this.drop();
+      // The BMC has the session active: close it there, or each refused try holds one of its
+      // few slots until it times out, and the next try (or ipmitool) meets "out of sessions".
+      await this.closeOnBmc();
       const err = completionError(this.endpoint, 'Set Session Privilege Level', priv.completionCode);
       // 80h–83h here: the level is above the user's or the channel's limit (§22.18).
       if (priv.completionCode >= 0x80 && priv.completionCode <= 0x83) {
