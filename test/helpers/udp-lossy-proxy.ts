@@ -8,6 +8,8 @@ export interface LossyProxy {
   port: number;
   /** Datagrams forwarded and dropped, each way. */
   stats: { up: number; down: number; droppedUp: number; droppedDown: number };
+  /** Every datagram forwarded, in order, as a capture would show it (c2s: client to peer). */
+  recorded: { dir: 'c2s' | 's2c'; hex: string }[];
   close(): Promise<void>;
 }
 
@@ -17,6 +19,7 @@ export async function startLossyProxy(target: { host: string; port: number }, lo
   const back = dgram.createSocket('udp4');
   const stats = { up: 0, down: 0, droppedUp: 0, droppedDown: 0 };
   let client: { address: string; port: number } | undefined;
+  const recorded: { dir: 'c2s' | 's2c'; hex: string }[] = [];
   front.on('message', (msg, rinfo) => {
     client = { address: rinfo.address, port: rinfo.port };
     if (rnd() < lossRate) {
@@ -24,6 +27,7 @@ export async function startLossyProxy(target: { host: string; port: number }, lo
       return;
     }
     stats.up++;
+    recorded.push({ dir: 'c2s', hex: msg.toString('hex') });
     back.send(msg, target.port, target.host);
   });
   back.on('message', (msg) => {
@@ -33,12 +37,14 @@ export async function startLossyProxy(target: { host: string; port: number }, lo
       return;
     }
     stats.down++;
+    recorded.push({ dir: 's2c', hex: msg.toString('hex') });
     front.send(msg, client.port, client.address);
   });
   await Promise.all([new Promise<void>((r) => front.bind(0, '127.0.0.1', r)), new Promise<void>((r) => back.bind(0, '127.0.0.1', r))]);
   return {
     port: front.address().port,
     stats,
+    recorded,
     close: async () => {
       await Promise.all([new Promise<void>((r) => front.close(() => r())), new Promise<void>((r) => back.close(() => r()))]);
     },
