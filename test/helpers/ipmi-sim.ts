@@ -4,10 +4,10 @@
 // ipmitool(), to drive them the way an operator would.
 //
 // What ipmi_sim 2.0.33 (Debian 12) does, learned from its source (lanserv/) and by trying:
-// - RMCP+ cipher suites 0, 1, 2, 3 and 6 work with ipmitool; 7 and 8 fail at Set Session
-//   Privilege (HMAC-MD5-128 integrity), 11/12 abort ipmitool, 15–17 are refused in the Open
-//   Session Response ("invalid authentication algorithm": no SHA-256). Suite 0 logs a valid
-//   user in with any password.
+// - RMCP+ cipher suites 0, 1, 2, 3 and 6 work with ipmitool; 7 and 8 (HMAC-MD5-128 integrity)
+//   fail at Set Session Privilege, 11 and 12 abort ipmitool, 15–17 are refused in the Open
+//   Session Response (status 04h, invalid authentication algorithm: no RAKP-HMAC-SHA256). Its
+//   Get Channel Cipher Suites lists 0–14. Suite 0 logs a valid user in with any password.
 // - It grants the privilege the client asks for in RAKP 1 (name-only lookup) whatever the user's
 //   own limit: a user-level account that asks for ADMINISTRATOR gets it. Insufficient privilege
 //   (CC D4h) is only seen when the client asks for less (ipmitool -L USER).
@@ -293,8 +293,8 @@ interface Started {
 }
 
 function launch(p: Plan, port: number): Started {
+  if (/[\s"]/.test(tmpdir() + CHASSIS_CONTROL)) throw new Error(`paths in lan.conf may hold no blanks or quotes: ${tmpdir()}, ${CHASSIS_CONTROL}`);
   const dir = mkdtempSync(join(tmpdir(), `${DIR_PREFIX}${process.pid}-`));
-  if (/[\s"]/.test(dir + CHASSIS_CONTROL)) throw new Error(`paths in lan.conf may hold no blanks or quotes: ${dir}, ${CHASSIS_CONTROL}`);
   mkdirSync(join(dir, 'state'));
   writeFileSync(join(dir, 'lan.conf'), lanConf({ name: `ironbay-${port}`, host: p.host, port, guid: p.guid, dir, users: p.users, maxSessions: p.maxSessions }));
   writeFileSync(join(dir, 'sim.emu'), EMU);
