@@ -22,6 +22,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ipmitool, simRssKiB, startIpmiSim, type SimBmc } from '../test/helpers/ipmi-sim.ts';
 import { run } from '../test/helpers/run.ts';
+import type { BmcTarget } from '../daemon/bmc/driver.ts';
+import { IpmiClient } from '../daemon/bmc/ipmi/client.ts';
+import { IpmiDriver } from '../daemon/bmc/ipmi/driver.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const OUT_DIR = join(REPO, 'bench/out');
@@ -344,4 +347,27 @@ function printTable(head: string[], rows: string[][]): void {
   for (const r of rows) console.log(line(r));
 }
 
-if (import.meta.main) await main();
+// ironbay's own client, twice: as it runs in the daemon (one session per BMC, kept across
+// calls), and with a new session for every call (opened, used once, closed), which is the
+// work each peer's process does; the table's last column compares the first with the best peer.
+const client = new IpmiClient({ timeoutMs: 1000, retries: 3 });
+const target = (bmc: SimBmc): BmcTarget => ({ driver: 'ipmi', host: bmc.host, port: bmc.port, username: bmc.username, password: bmc.password, cipherSuite: 3 });
+const IRONBAY: Contender[] = [
+  perCall('ironbay-per-call', 'ironbay IpmiClient, a new session for each call (open, Get Chassis Status, close), suite 3', async (bmc) => {
+    const c = new IpmiClient({ timeoutMs: 1000, retries: 3 });
+    try {
+      return (await new IpmiDriver(target(bmc), c).status()).power;
+    } finally {
+      await c.close();
+    }
+  }),
+  perCall('ironbay', 'ironbay IpmiClient as the daemon runs it: one session per BMC, kept across calls, suite 3', async (bmc) => (await new IpmiDriver(target(bmc), client).status()).power),
+];
+
+if (import.meta.main) {
+  try {
+    await main([...PEERS, ...IRONBAY]);
+  } finally {
+    await client.close();
+  }
+}

@@ -40,17 +40,26 @@ put() { # file value
   printf '%s\n' "$2" >"$dir/$1.tmp.$$" && mv -f "$dir/$1.tmp.$$" "$dir/$1"
 }
 
+# Sets v to the file's first line, or the default. No command substitution and no cat: each
+# would fork, and ipmi_sim runs this script, blocking, for every status request.
 value() { # file default
-  v=$(cat "$dir/$1" 2>/dev/null) || v=$2
-  printf '%s' "${v:-$2}"
+  v=
+  if [ -r "$dir/$1" ]; then IFS= read -r v <"$dir/$1" || :; fi
+  [ -n "$v" ] || v=$2
 }
 
 case $op in
 get)
   for parm in "$@"; do
     case $parm in
-    power) echo "power:$(value power 0)" ;;
-    boot) echo "boot:$(value boot none)" ;;
+    power)
+      value power 0
+      echo "power:$v"
+      ;;
+    boot)
+      value boot none
+      echo "boot:$v"
+      ;;
     *)
       echo "chassis-control: cannot get '$parm'"
       exit 1
