@@ -68,6 +68,8 @@ export interface BmcProbe {
   resetTypes?: string[];
   /** Is there a Redfish service at the same address (learned by the IPMI probe too, if asked). */
   redfish?: boolean;
+  /** IPMI: the BMC answers an ASF presence ping (some firmware does not, and that is allowed). */
+  asfPresence?: boolean;
 }
 
 export interface PowerDriver {

@@ -73,6 +73,7 @@ describe('IPMI driver against ipmi_sim', () => {
       for (let i = 0; i < 20; i++) await d.status();
       assert.equal(c.sessionsOpened, 1);
       assert.equal(probe.cipherSuite, 3);
+      assert.equal(probe.asfPresence, true);
       assert.ok(probe.cipherSuites?.includes(3) && !probe.cipherSuites.includes(17));
       assert.match(probe.firmware ?? '', /IPMI 2\.0/);
     } finally {

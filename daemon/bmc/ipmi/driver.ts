@@ -138,6 +138,7 @@ export class IpmiDriver implements PowerDriver {
 
   probe(): Promise<BmcProbe> {
     return this.with(async (s) => {
+      const pong = await s.ping();
       const r = await s.command(getDeviceId(), 'Get Device ID');
       const id = parseDeviceId(r.data);
       if (!id.ok) throw new BmcError('IB_ERR_BMC_PROTOCOL', this.endpoint, `Get Device ID: ${id.reason}`);
@@ -152,6 +153,7 @@ export class IpmiDriver implements PowerDriver {
         bootDevices: boot.completionCode === 0 ? ['pxe', 'disk', 'bios'] : [],
         bootModes: ['legacy', 'efi'],
         resetTypes: ['on', 'off', 'soft-off', 'cycle', 'reset'],
+        asfPresence: pong !== undefined,
       };
     });
   }

@@ -5,7 +5,7 @@
 import { randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import { BmcError } from '../driver.ts';
 import {
-  additionalKeys, AUTH, closeSession, decodeOpenSessionResponse, decodeRakp2, decodeRakp4, decodeResponse, decodeRmcp, decodeSession,
+  additionalKeys, AUTH, closeSession, decodeAsf, encodeAsfPing, decodeOpenSessionResponse, decodeRakp2, decodeRakp4, decodeResponse, decodeRmcp, decodeSession,
   encodeOpenSessionRequest, encodeRakp1, encodeRakp3, encodeRequest, encodeV15, encodeV2, getChannelAuthCapabilities,
   getChannelCipherSuites, parseAuthCapabilities, parseCipherSuiteChunk, parseCipherSuiteRecords, PAYLOAD, PREFERRED_SUITES, PRIVILEGE,
   rakp2AuthCode, rakp3AuthCode, rakp4Icv, rakp4IcvLength, required, RMCP_CLASS, sessionIntegrityKey, setSessionPrivilegeLevel, SUITES,
@@ -61,6 +61,7 @@ export class IpmiSession {
   private rqSeq = 0;
   private replay = new ReplayWindow();
   private pending: Pending | undefined;
+  private pong: ((tag: number, ipmi: boolean) => void) | undefined;
   /** Has the BMC answered anything since this session object exists: "unreachable" vs "stopped answering". */
   private heard = false;
   private chain: Promise<unknown> = Promise.resolve();
@@ -107,6 +108,32 @@ export class IpmiSession {
     return this.serial(async () => {
       await this.closeOnBmc();
       this.unregister();
+    });
+  }
+
+  /**
+   * ASF presence ping (DSP0136 §3.2.4.3): is anything at this address speaking RMCP, and does
+   * it say it has IPMI? Needs no credentials; undefined when nothing answered.
+   */
+  ping(): Promise<{ ipmi: boolean } | undefined> {
+    return this.serial(async () => {
+      // Two tries at most: a BMC may rightly ignore pings, and probe() should not wait long for that.
+      for (let i = 0; i < Math.min(2, this.opts.retries + 1); i++) {
+        const tag = randomInt(0, 255);
+        const answer = new Promise<{ ipmi: boolean } | undefined>((resolve) => {
+          const timer = setTimeout(() => resolve(undefined), this.opts.timeoutMs);
+          this.pong = (t, ipmi) => {
+            if (t !== tag) return;
+            clearTimeout(timer);
+            resolve({ ipmi });
+          };
+        });
+        await this.opts.transport.send(this.target.address, this.target.port, encodeAsfPing(tag)).catch(() => undefined);
+        const a = await answer;
+        this.pong = undefined;
+        if (a) return a;
+      }
+      return undefined;
     });
   }
 
@@ -227,7 +254,14 @@ export class IpmiSession {
   private onDatagram(d: Buffer): void {
     const r = decodeRmcp(d);
     if (!r.ok) return this.opts.onDrop?.(r.reason);
-    if (r.value.cls !== RMCP_CLASS.ipmi) return this.opts.onDrop?.('rmcp-not-ipmi');
+    if (r.value.cls === RMCP_CLASS.asf) {
+      const a = decodeAsf(r.value.body);
+      if (a.ok && 'tag' in a.value && this.pong) {
+        this.heard = true;
+        this.pong(a.value.tag, a.value.ipmi);
+      } else this.opts.onDrop?.(a.ok ? 'asf-unexpected' : a.reason);
+      return;
+    }
     const s = decodeSession(r.value.body, this.state === 'active' ? this.keys : undefined);
     if (!s.ok) return this.opts.onDrop?.(s.reason);
     const p = s.value;
