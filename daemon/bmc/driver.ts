@@ -97,6 +97,28 @@ export interface PowerDriver {
   close(): Promise<void>;
 }
 
+/** The power operations by the names operators type (CLI, API, events: `power.soft-off`). */
+export const POWER_ACTIONS = ['status', 'on', 'off', 'soft-off', 'cycle', 'reset'] as const;
+export type PowerAction = (typeof POWER_ACTIONS)[number];
+
+/** Runs one named power operation: status reads, the rest are ensures. */
+export async function powerAction(d: PowerDriver, action: PowerAction): Promise<{ power: PowerState; changed?: boolean; faults?: string[] }> {
+  switch (action) {
+    case 'status':
+      return d.status();
+    case 'on':
+      return d.on();
+    case 'off':
+      return d.off();
+    case 'soft-off':
+      return d.softOff();
+    case 'cycle':
+      return d.cycle();
+    case 'reset':
+      return d.reset();
+  }
+}
+
 /** Where a BMC is and how to log in; the password is already resolved from file/env. */
 export interface BmcTarget {
   driver: DriverName;

@@ -9,14 +9,13 @@ import { isIronbayError } from '../errors.ts';
 import { Limiter } from '../lib/limiter.ts';
 import type { Store } from '../store/db.ts';
 import { getMachine, setObserved, type MachineRecord } from '../store/machines.ts';
-import { type BmcProbe, type BootOptions, type BootSetting, type PowerDriver, type PowerState, type SettableBootDevice } from './driver.ts';
+import { powerAction, type BmcProbe, type BootOptions, type BootSetting, type PowerAction, type PowerDriver, type PowerState, type SettableBootDevice } from './driver.ts';
 import { createPowerDriver, IpmiClient, targetOf } from './index.ts';
 import { Pacer } from './pacer.ts';
 import { hasRedfish } from './redfish-presence.ts';
 import type { Metrics } from '../metrics.ts';
 
-export const POWER_ACTIONS = ['status', 'on', 'off', 'soft-off', 'cycle', 'reset'] as const;
-export type PowerAction = (typeof POWER_ACTIONS)[number];
+export { POWER_ACTIONS, type PowerAction } from './driver.ts';
 /** Actions that start a machine: paced by bmc.powerOnRate. */
 const STARTS: ReadonlySet<PowerAction> = new Set(['on', 'cycle', 'reset']);
 
@@ -77,32 +76,11 @@ export class BmcService {
    */
   power(names: string[], action: PowerAction, actor: string, options: { pxe?: boolean; efi?: boolean } = {}): Promise<MachineResult[]> {
     const pxe = options.pxe === true && STARTS.has(action);
-    return this.each(names, actor, `power.${action}`, async (d, name) => {
+    return this.each(names, actor, `power.${action}`, async (d) => {
       const boot = pxe ? await d.setBootDevice('pxe', { persistent: false, efi: options.efi ?? false }) : undefined;
       if (STARTS.has(action)) await this.pacer.wait();
-      return { ...(boot && { boot }), ...(await this.act(d, action, name)) };
+      return { ...(boot && { boot }), ...(await powerAction(d, action)) };
     }, pxe ? { pxe: true, ...(options.efi !== undefined && { efi: options.efi }) } : {});
-  }
-
-  private async act(d: PowerDriver, action: PowerAction, name: string): Promise<Omit<MachineResult, 'machine' | 'ok' | 'durationMs'>> {
-      switch (action) {
-        case 'status': {
-          const s = await d.status();
-          return { power: s.power, faults: s.faults };
-        }
-        case 'on':
-          return d.on();
-        case 'off':
-          return d.off();
-        case 'soft-off':
-          return d.softOff();
-        case 'cycle':
-          return d.cycle();
-        case 'reset':
-          return d.reset();
-        default:
-          throw new Error(`${name}: unknown power action ${String(action)}`);
-      }
   }
 
   bootDevice(names: string[], device: SettableBootDevice, options: BootOptions, actor: string): Promise<MachineResult[]> {

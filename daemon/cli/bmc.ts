@@ -1,7 +1,7 @@
 // `ironbay bmc …`: one BMC, straight from the CLI process, no daemon and no database. For
 // checking a BMC's address and credentials before the machine goes into the inventory.
 import type { BmcFlags } from './commands.ts';
-import { BmcError, type BmcTarget, type PowerDriver, type PowerResult } from '../bmc/driver.ts';
+import { BmcError, POWER_ACTIONS, powerAction, type BmcTarget, type PowerAction, type PowerDriver, type PowerResult } from '../bmc/driver.ts';
 import { createPowerDriver, defaultPort, IpmiClient, readPassword } from '../bmc/index.ts';
 
 /** Runs one action; returns the exit code. Errors print as one line: the reason and its code. */
@@ -37,19 +37,8 @@ export async function runBmc(action: string, device: string | undefined, o: BmcF
 }
 
 async function act(d: PowerDriver, action: string, device: string | undefined, o: BmcFlags): Promise<unknown> {
+  if ((POWER_ACTIONS as readonly string[]).includes(action)) return powerAction(d, action as PowerAction);
   switch (action) {
-    case 'status':
-      return d.status();
-    case 'on':
-      return d.on();
-    case 'off':
-      return d.off();
-    case 'soft-off':
-      return d.softOff();
-    case 'cycle':
-      return d.cycle();
-    case 'reset':
-      return d.reset();
     case 'probe':
       return d.probe();
     case 'bootdev':

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { locateConfig } from '../config/locate.ts';
+import { POWER_ACTIONS } from '../bmc/driver.ts';
 import { IronbayError } from '../errors.ts';
 import { formatSourceError, type SourceError } from '../lib/yaml-source.ts';
 import type { ConfigResult } from '../config/load.ts';
@@ -170,7 +171,8 @@ program
     await followEvents(`/api/v1/events?${q.toString()}`, print);
   });
 
-const POWER_VERBS = ['status', 'on', 'off', 'soft-off', 'cycle', 'reset'] as const;
+// driver.ts holds only types and this list (its one import is errors.ts): cheap for every command.
+const POWER_VERBS = POWER_ACTIONS;
 const BOOT_DEVICES = ['pxe', 'disk', 'bios'] as const;
 
 program
