@@ -107,6 +107,18 @@ describe('power and boot device through the daemon', () => {
     assert.equal(await sims[1]!.power(), true);
   });
 
+  test('ironbay bmc --driver redfish: pinned certificate accepted, unpinned one refused with its fingerprint', async () => {
+    writeFileSync(join(d.dir, 'rf-pw'), RF_PW + '\n');
+    const base = ['bmc', 'status', '--driver', 'redfish', '--host', `127.0.0.1:${rf.port}`, '--user', 'root', '--password-file', join(d.dir, 'rf-pw')];
+    const pinned = await runCli([...base, '--tls-fingerprint', rf.fingerprint256]);
+    assert.equal(pinned.code, 0, pinned.stderr);
+    assert.match(pinned.stdout, /^power (on|off)/);
+    const untrusted = await runCli(base);
+    assert.equal(untrusted.code, 1);
+    assert.match(untrusted.stderr, /\[IB_ERR_BMC_TLS\]/);
+    assert.ok(untrusted.stderr.includes(rf.fingerprint256) || untrusted.stderr.toLowerCase().includes(rf.fingerprint256.replaceAll(':', '').toLowerCase()), untrusted.stderr);
+  });
+
   test('selections: a role, an unknown machine, a machine without a BMC', async () => {
     const role = await runCli(['power', 'status', '--role', 'kvm-host', '--json'], env);
     assert.deepEqual((JSON.parse(role.stdout) as Result[]).map((x) => x.machine), ['rf-ccc']);
