@@ -22,10 +22,11 @@ cd "$(dirname "$0")"
 #   nginx-light and wrk (HTTP benchmark), ndisc6 (rdisc6: asks for router advertisements),
 #   openipmi (ipmi_sim, the simulated BMCs; rmcp_ping), ipmitool and freeipmi-tools (ipmi-power):
 #   the IPMI peers
+#   chromium: the browser test of the fleet page (driven by playwright-core, headless)
 packages=(ca-certificates systemd shellcheck sqlite3 iproute2 procps curl gcc libc6-dev ipxe
   busybox isc-dhcp-client isc-dhcp-relay kea-dhcp4-server kea-admin dnsmasq-base tftpd-hpa tftp-hpa
   atftp tcpdump qemu-system-x86 ipxe-qemu ovmf nginx-light wrk cpio ndisc6
-  openipmi ipmitool freeipmi-tools)
+  openipmi ipmitool freeipmi-tools chromium)
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
 missing=()
