@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { buildApp } from './api/app.ts';
 import { BmcService } from './bmc/service.ts';
+import { LifecycleService } from './lifecycle/service.ts';
 import { startBootPlane } from './boot-plane.ts';
 import type { Config } from './config/schema.ts';
 import { inventoryService } from './inventory/service.ts';
@@ -45,10 +46,12 @@ export async function runDaemon(config: Readonly<Config>, configFile: string): P
   if (bootPlane) metrics.registerBootPlane({ dhcp: () => bootPlane.dhcp.stats(), tftp: () => bootPlane.tftp.stats() });
 
   const bmc = new BmcService({ store, config, log: log.child({ mod: 'bmc' }), metrics });
+  const provisioning = new LifecycleService({ store, config, log: log.child({ mod: 'lifecycle' }), bmc });
   const lifecycle = { stopping: false };
-  const app = await buildApp({ config, store, metrics, inventory, bmc, log, lifecycle });
+  const app = await buildApp({ config, store, metrics, inventory, bmc, provisioning, log, lifecycle });
   const url = await app.listen({ host: config.api.listen, port: config.api.port });
 
+  provisioning.start();
   log.info(
     {
       url,
@@ -77,7 +80,9 @@ export async function runDaemon(config: Readonly<Config>, configFile: string): P
       force.unref();
       watcher.close();
       process.off('SIGHUP', onHup);
-      Promise.all([app.close(), inventory.close(), bootPlane?.close(), bmc.close()])
+      provisioning
+        .stop()
+        .then(() => Promise.all([app.close(), inventory.close(), bootPlane?.close(), bmc.close()]))
         .catch((err: unknown) => log.error({ err }, 'error while closing'))
         .finally(() => {
           store.close();

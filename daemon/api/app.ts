@@ -16,7 +16,10 @@ import { inventoryRoutes } from './routes/inventory.ts';
 import { machineRoutes } from './routes/machines.ts';
 import { powerRoutes } from './routes/power.ts';
 import type { BmcService } from '../bmc/service.ts';
+import type { LifecycleService } from '../lifecycle/service.ts';
+import { lifecycleRoutes } from './routes/lifecycle.ts';
 import { tokenRoutes } from './routes/tokens.ts';
+import { webRoutes } from '../web/routes.ts';
 
 export interface ApiDeps {
   config: Readonly<Config>;
@@ -25,6 +28,8 @@ export interface ApiDeps {
   inventory: InventoryService;
   /** BMC operations on inventory machines (power, boot device, probe). */
   bmc: BmcService;
+  /** Operator actions on the machine lifecycle (provision, deprovision, maintenance, retry). */
+  provisioning: LifecycleService;
   log: Logger;
   /** Set when shutdown begins; /readyz turns 503. */
   lifecycle: { stopping: boolean };
@@ -84,10 +89,12 @@ export async function buildApp(deps: ApiDeps) {
 
   await app.register(authPlugin, { store: deps.store });
   await app.register(healthRoutes, deps);
+  await app.register(webRoutes);
   await app.register(
     async (v1) => {
       await v1.register(machineRoutes, deps);
       await v1.register(powerRoutes, deps);
+      await v1.register(lifecycleRoutes, deps);
       await v1.register(eventRoutes, deps);
       await v1.register(inventoryRoutes, deps);
       await v1.register(tokenRoutes, deps);

@@ -72,15 +72,23 @@ export class BmcService {
   /**
    * With `pxe`, a start (on, cycle, reset) first sets a one-time PXE boot, verified, as before
    * every provisioning power-on (MAAS does the same): the next boot, and only it, is from the
-   * network, so a machine that reboots later by itself comes up from its disk.
+   * network, so a machine that reboots later by itself comes up from its disk. With `disk`, a
+   * start first makes the disk the boot device for good (the handoff after an install).
    */
-  power(names: string[], action: PowerAction, actor: string, options: { pxe?: boolean; efi?: boolean } = {}): Promise<MachineResult[]> {
-    const pxe = options.pxe === true && STARTS.has(action);
-    return this.each(names, actor, `power.${action}`, async (d) => {
-      const boot = pxe ? await d.setBootDevice('pxe', { persistent: false, efi: options.efi ?? false }) : undefined;
-      if (STARTS.has(action)) await this.pacer.wait();
-      return { ...(boot && { boot }), ...(await powerAction(d, action)) };
-    }, pxe ? { pxe: true, ...(options.efi !== undefined && { efi: options.efi }) } : {});
+  power(names: string[], action: PowerAction, actor: string, options: { pxe?: boolean; disk?: boolean; efi?: boolean } = {}): Promise<MachineResult[]> {
+    const device = STARTS.has(action) ? (options.pxe ? 'pxe' : options.disk ? 'disk' : undefined) : undefined;
+    const efi = options.efi ?? false;
+    return this.each(
+      names,
+      actor,
+      `power.${action}`,
+      async (d) => {
+        const boot = device ? await d.setBootDevice(device, { persistent: device === 'disk', efi }) : undefined;
+        if (STARTS.has(action)) await this.pacer.wait();
+        return { ...(boot && { boot }), ...(await powerAction(d, action)) };
+      },
+      device ? { bootDevice: device, ...(options.efi !== undefined && { efi }) } : {},
+    );
   }
 
   bootDevice(names: string[], device: SettableBootDevice, options: BootOptions, actor: string): Promise<MachineResult[]> {

@@ -229,6 +229,61 @@ program
     process.exitCode = printResults(r.results, o.json);
   });
 
+interface LifecycleResultOut {
+  machine: string;
+  ok: boolean;
+  state?: string;
+  result?: string;
+  code?: string;
+  error?: string;
+}
+
+function printLifecycle(results: LifecycleResultOut[], asJson?: boolean): number {
+  if (asJson) json(results);
+  else out(table(['MACHINE', 'RESULT', 'STATE', 'DETAIL'], results.map((r) => [r.machine, r.ok ? r.result : r.code, r.state, r.ok ? undefined : r.error])));
+  return results.every((r) => r.ok) ? 0 : 1;
+}
+
+program
+  .command('provision [machines...]')
+  .description('queue machines for provisioning (PXE install, handoff to the production network, ready); admission control starts them in order')
+  .option('--role <role>', 'every machine of this role')
+  .option('--all', 'every registered or failed machine')
+  .option('--json', 'JSON output')
+  .action(async (names: string[], o: { role?: string; all?: boolean; json?: boolean }) => {
+    const r = await (await client()).request<{ results: LifecycleResultOut[] }>('POST', '/api/v1/provision', selection(names, o));
+    process.exitCode = printLifecycle(r.results, o.json);
+  });
+
+program
+  .command('deprovision <machines...>')
+  .description('power ready machines off and return them to registered (failed ones return at once)')
+  .option('--json', 'JSON output')
+  .action(async (names: string[], o: { json?: boolean }) => {
+    const r = await (await client()).request<{ results: LifecycleResultOut[] }>('POST', '/api/v1/deprovision', { machines: names });
+    process.exitCode = printLifecycle(r.results, o.json);
+  });
+
+program
+  .command('maintenance <on|off> <machine>')
+  .description('an operator hold: the lifecycle leaves a machine in maintenance alone until it is released')
+  .option('--reason <text>', 'why, for the event log')
+  .option('--json', 'JSON output')
+  .action(async (onOff: string, name: string, o: { reason?: string; json?: boolean }) => {
+    if (onOff !== 'on' && onOff !== 'off') throw new IronbayError('IB_ERR_BAD_REQUEST', `maintenance takes on or off, not "${onOff}"`);
+    const r = await (await client()).request<{ results: LifecycleResultOut[] }>('POST', `/api/v1/machines/${encodeURIComponent(name)}/maintenance`, { on: onOff === 'on', ...(o.reason && { reason: o.reason }) });
+    process.exitCode = printLifecycle(r.results, o.json);
+  });
+
+program
+  .command('retry <machine>')
+  .description('a failed machine back to registered, queued for provisioning again')
+  .option('--json', 'JSON output')
+  .action(async (name: string, o: { json?: boolean }) => {
+    const r = await (await client()).request<{ results: LifecycleResultOut[] }>('POST', `/api/v1/machines/${encodeURIComponent(name)}/retry`, {});
+    process.exitCode = printLifecycle(r.results, o.json);
+  });
+
 function selection(names: string[], o: { role?: string; all?: boolean }): Record<string, unknown> {
   if (!names.length && !o.role && !o.all) throw new IronbayError('IB_ERR_BAD_REQUEST', 'name machines, or give --role ROLE or --all');
   return { ...(names.length && { machines: names }), ...(o.role && { role: o.role }), ...(o.all && { all: true }) };

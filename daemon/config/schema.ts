@@ -90,6 +90,25 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    lifecycle: Type.Object(
+      {
+        maxPowerCycling: Type.Integer({ minimum: 1, maximum: 10000, default: 10, description: 'machines power-cycling into PXE at once; the rest queue in order' }),
+        maxInstalling: Type.Integer({
+          minimum: 1,
+          maximum: 100000,
+          default: 20,
+          description: 'machines power-cycling, PXE-booting or installing at once: the boot network load a provision may cause',
+        }),
+        dhcpTimeoutS: Type.Integer({ minimum: 5, default: 300, description: 'after a power cycle, DHCP must be seen within this; else cycle again' }),
+        pxeTimeoutS: Type.Integer({ minimum: 5, default: 300, description: 'after DHCP, the installer must be running within this' }),
+        installTimeoutS: Type.Integer({ minimum: 10, default: 3600, description: 'the installer must report "installed" within this' }),
+        productionTimeoutS: Type.Integer({ minimum: 5, default: 900, description: 'after the handoff, the machine must answer on its production address within this' }),
+        attempts: Type.Integer({ minimum: 1, maximum: 20, default: 3, description: 'power cycles per wait before the machine is failed' }),
+        pollMs: Type.Integer({ minimum: 50, maximum: 60000, default: 2000, description: 'how often a waiting machine is looked at' }),
+        productionPort: Type.Integer({ minimum: 1, maximum: 65535, default: 22, description: 'the port whose SSH banner says a machine is up on its production address' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     inventoryReload: Type.Object(
       {
         debounceMs: Type.Integer({ minimum: 0, maximum: 60000, default: 300 }),

@@ -120,4 +120,24 @@ export const migrations: readonly string[] = [
   );
   CREATE INDEX boot_stages_machine ON boot_stages(machine_id, id);
   `,
+  // 4: the lifecycle reconciler's bookkeeping beside each machine's state (machines.state
+  // stays the one truth of where a machine is). goal: what an operator asked for and the
+  // reconciler is working towards; attempts: tries of the current wait; acted_at: when this
+  // state's side effect (a power cycle) was done — NULL means it is still to do, so a restart
+  // between the BMC call and this row redoes an idempotent call rather than skipping it;
+  // deadline: when the current wait gives up; next_at: when to look again; queued_at: the
+  // admission order; held_state: the state a maintenance hold returns to. Times: unix ms.
+  `
+  CREATE TABLE lifecycle (
+    machine_id  INTEGER PRIMARY KEY REFERENCES machines(id) ON DELETE CASCADE,
+    goal        TEXT CHECK (goal IN ('provision', 'deprovision')),
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    acted_at    INTEGER,
+    deadline    INTEGER,
+    next_at     INTEGER,
+    queued_at   INTEGER,
+    held_state  TEXT
+  );
+  CREATE INDEX lifecycle_next ON lifecycle(next_at) WHERE next_at IS NOT NULL;
+  `,
 ];

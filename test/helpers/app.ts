@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { buildApp, type App } from '../../daemon/api/app.ts';
 import { BmcService } from '../../daemon/bmc/service.ts';
+import { LifecycleService } from '../../daemon/lifecycle/service.ts';
 import { parseConfig } from '../../daemon/config/load.ts';
 import { inventoryService, type InventoryService } from '../../daemon/inventory/service.ts';
 import { createMetrics } from '../../daemon/metrics.ts';
@@ -35,7 +36,9 @@ export async function testApp(inventoryText: string): Promise<TestApp> {
   const parsed = parseConfig(join(dir, 'ironbay.yaml'), `dataDir: ${dir}\ninventory: ${inventoryFile}\n`);
   if (!parsed.ok) throw new Error('test config invalid');
   const bmc = new BmcService({ store, config: parsed.config, log });
-  const app = await buildApp({ config: parsed.config, store, metrics, inventory, bmc, log, lifecycle });
+  // The reconciler is not started: these tests look at the API, and machines stay where they are put.
+  const provisioning = new LifecycleService({ store, config: parsed.config, log, bmc });
+  const app = await buildApp({ config: parsed.config, store, metrics, inventory, bmc, provisioning, log, lifecycle });
   const tokens = {
     viewer: createToken(store, 'test-viewer', 'viewer', 'test'),
     operator: createToken(store, 'test-operator', 'operator', 'test'),

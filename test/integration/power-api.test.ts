@@ -150,8 +150,8 @@ describe('power and boot device through the daemon', () => {
     assert.equal(boot.body.events.length, 2);
     const all = JSON.stringify((await d.api('GET', '/api/v1/events?limit=1000')).body) + JSON.stringify(d.logs);
     for (const pw of [IPMI_PW, RF_PW, WRONG_PW]) assert.ok(!all.includes(pw), `a password leaked into events or logs`);
-    const cycle = (await d.api<{ events: { details: { pxe?: boolean } }[] }>('GET', '/api/v1/events?kind=power.cycle')).body.events;
-    assert.equal(cycle[0]?.details.pxe, true);
+    const cycle = (await d.api<{ events: { details: { bootDevice?: string } }[] }>('GET', '/api/v1/events?kind=power.cycle')).body.events;
+    assert.equal(cycle[0]?.details.bootDevice, 'pxe');
     const metrics = await (await fetch(`${d.url}/metrics`)).text();
     assert.match(metrics, /ironbay_bmc_operations_total\{driver="ipmi",kind="power.on",result="ok"\} 2/);
     assert.match(metrics, /ironbay_bmc_operations_total\{driver="ipmi",kind="power.status",result="IB_ERR_BMC_AUTH_PASSWORD"\} 1/);

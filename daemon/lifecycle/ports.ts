@@ -1,0 +1,35 @@
+// The reconciler's side effects, behind small interfaces (STYLE.md §6): the real ones drive
+// BMCs, read the boot plane's records and dial the production network; the scale benchmark
+// and unit tests put fakes in their place.
+import type { MachineRecord } from '../store/machines.ts';
+
+export interface Power {
+  /** One-time PXE boot, verified, then a power cycle (an off machine is powered on). */
+  pxeCycle(m: MachineRecord): Promise<void>;
+  /** Boot from disk from now on, verified, then a power cycle. */
+  diskCycle(m: MachineRecord): Promise<void>;
+  off(m: MachineRecord): Promise<void>;
+}
+
+/** What the boot plane saw of a machine since a moment (unix ms). */
+export interface BootSeen {
+  /** A DHCP exchange (or ProxyDHCP) from one of its MACs. */
+  dhcp: boolean;
+  /** Its firmware fetched a boot file or script: a network boot, not an OS renewing a lease. */
+  pxe: boolean;
+  /** Its installer runs: the kernel/initrd fetched, or a progress report. */
+  installer: boolean;
+  /** A boot of it ended with an installed report. */
+  installed: boolean;
+  /** The installer reported failure, with its message. */
+  failed?: string | undefined;
+}
+
+export interface BootSignals {
+  since(machineId: number, t: number): BootSeen;
+}
+
+export interface Reach {
+  /** Is the machine up on its production address (an SSH banner on the configured port)? */
+  reachable(m: MachineRecord): Promise<{ ok: boolean; detail: string }>;
+}
