@@ -52,6 +52,12 @@ export class LifecycleActions {
     this.store.appendEvent({ actor, kind: 'machine.state', machineId: r.id, details: { from: r.state, to, reason, ...details } });
   }
 
+  /** Queue positions: strictly increasing, so machines start in the order they were asked for. */
+  private nextPosition(now: number): number {
+    const last = this.store.db.prepare('SELECT max(queued_at) FROM lifecycle').pluck().get() as number | null;
+    return Math.max(now, (last ?? 0) + 1);
+  }
+
   private lc(id: number, sets: string, ...args: (string | number | null)[]): void {
     this.store.db.prepare(`UPDATE lifecycle SET ${sets} WHERE machine_id = ?`).run(...args, id);
   }
@@ -66,7 +72,7 @@ export class LifecycleActions {
         const hint = r.state === 'ready' ? '; deprovision it first' : r.state === 'maintenance' ? '; take it out of maintenance first' : '';
         return { ok: false, state: r.state, code: 'IB_ERR_CONFLICT', error: `${r.name} is ${r.state}${hint}` };
       }
-      this.lc(r.id, "goal = 'provision', attempts = 0, acted_at = NULL, deadline = NULL, next_at = NULL, queued_at = ?", now);
+      this.lc(r.id, "goal = 'provision', attempts = 0, acted_at = NULL, deadline = NULL, next_at = NULL, queued_at = ?", this.nextPosition(now));
       this.store.appendEvent({ actor, kind: 'machine.provision', machineId: r.id, details: { queued: true } });
       return { ok: true, state: 'registered', result: 'queued' };
     });
@@ -105,7 +111,7 @@ export class LifecycleActions {
       const held = r.held_state ?? 'registered';
       if (IN_PROGRESS.has(held)) {
         this.setState(r, 'registered', `maintenance off; provisioning restarts (was ${held})`, iso, actor);
-        this.lc(r.id, "held_state = NULL, goal = 'provision', attempts = 0, acted_at = NULL, deadline = NULL, next_at = NULL, queued_at = ?", now);
+        this.lc(r.id, "held_state = NULL, goal = 'provision', attempts = 0, acted_at = NULL, deadline = NULL, next_at = NULL, queued_at = ?", this.nextPosition(now));
         return { ok: true, state: 'registered', result: 'released; provisioning restarts' };
       }
       this.setState(r, held, 'maintenance off', iso, actor);
@@ -119,7 +125,7 @@ export class LifecycleActions {
     return this.each(names, (r, now, iso) => {
       if (r.state !== 'failed') return { ok: false, state: r.state, code: 'IB_ERR_CONFLICT', error: `${r.name} is ${r.state}, not failed` };
       this.setState(r, 'registered', 'retry', iso, actor);
-      this.lc(r.id, "goal = 'provision', attempts = 0, acted_at = NULL, deadline = NULL, next_at = NULL, queued_at = ?", now);
+      this.lc(r.id, "goal = 'provision', attempts = 0, acted_at = NULL, deadline = NULL, next_at = NULL, queued_at = ?", this.nextPosition(now));
       return { ok: true, state: 'registered', result: 'queued' };
     });
   }
