@@ -50,4 +50,14 @@ export default tseslint.config(
     },
   },
   { files: ['eslint.config.js'], ...tseslint.configs.disableTypeChecked },
+  // The fleet page's browser scripts: plain JS (no build step), so no type information.
+  { files: ['daemon/web/**/*.js'], ...tseslint.configs.disableTypeChecked },
+  {
+    files: ['daemon/web/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(
+        ['window', 'document', 'location', 'history', 'sessionStorage', 'fetch', 'URLSearchParams', 'TextDecoderStream', 'AbortController', 'setTimeout', 'clearTimeout', 'setInterval', 'requestAnimationFrame', 'getComputedStyle', 'ResizeObserver', 'Node', 'CSS'].map((g) => [g, 'readonly']),
+      ),
+    },
+  },
 );
