@@ -73,6 +73,11 @@ export const ProfileSchema = Type.Object(
     kernel: text,
     initrd: Type.Array(text, { minItems: 0 }),
     cmdline: Type.Optional(Type.String()),
+    sshAuthorizedKeys: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 16384, pattern: '^[^\\n\\r]+$', errorMessage: 'one public key per entry, on one line' }), {
+        description: 'public keys the installed system accepts for root (written into the installer configuration)',
+      }),
+    ),
     install: Type.Optional(
       Type.Object(
         {

@@ -13,6 +13,7 @@ import type { BootAssets } from './assets.ts';
 import { DEFAULT_CACHE_BYTES, fileCache, type FileCache } from './file-cache.ts';
 import { loadTemplates, type Templates } from './ipxe-script.ts';
 import { assetRoutes } from './routes/assets.ts';
+import { configRoutes } from './routes/config.ts';
 import { reportRoutes } from './routes/report.ts';
 import { scriptRoutes } from './routes/script.ts';
 import { bootStageHealth } from './timeline.ts';
@@ -74,5 +75,6 @@ export async function buildBootApp(opts: BootAppOptions) {
   await app.register(scriptRoutes, deps);
   await app.register(assetRoutes, deps);
   await app.register(reportRoutes, deps);
+  await app.register(configRoutes, deps);
   return app;
 }

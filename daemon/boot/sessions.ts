@@ -17,6 +17,8 @@ export const SESSIONS_KEPT = 50;
 
 const PREFIX = 'ibb_';
 const hash = (token: string): string => createHash('sha256').update(token).digest('hex');
+/** The stored form of a phone-home token. */
+export const tokenHash = hash;
 
 export interface StartedBoot {
   bootId: number;

@@ -33,6 +33,8 @@ export const BOOT_STAGES = [
   'script',
   'kernel',
   'initrd',
+  /** The installer fetched the disk image of an image install. */
+  'image',
   'report',
 ] as const;
 export type BootStage = (typeof BOOT_STAGES)[number];

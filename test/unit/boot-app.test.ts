@@ -1,6 +1,8 @@
 // The boot network's HTTP app through app.inject(): scripts per machine state, phone-home
 // tokens, asset refusals, and the timeline as the operator API serves it.
 import assert from 'node:assert/strict';
+import { seedKey } from '../../daemon/boot/seed.ts';
+import { tokenHash } from '../../daemon/boot/sessions.ts';
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -73,7 +75,8 @@ describe('boot HTTP app', () => {
       assert.ok(
         lines.includes(
           `kernel http://198.51.100.1:8080/boot/assets/debian12/vmlinuz?boot=${bootId}&stage=kernel initrd=initrd0 initrd=initrd1 auto=true priority=critical ` +
-            `ironbay.url=http://198.51.100.1:8080/api/v1/boot/report ironbay.token=${token} ironbay.boot=${bootId} ironbay.machine=w-000 || goto failed`,
+            `ironbay.url=http://198.51.100.1:8080/api/v1/boot/report ironbay.token=${token} ironbay.boot=${bootId} ironbay.machine=w-000 ` +
+            `ironbay.image=http://198.51.100.1:8080/boot/assets/debian12.img?boot=${bootId}&stage=image ironbay.config=http://198.51.100.1:8080/boot/config/${bootId}/${seedKey(tokenHash(token))} || goto failed`,
         ),
         r.body,
       );
@@ -82,6 +85,19 @@ describe('boot HTTP app', () => {
       assert.ok(lines.includes('boot || goto failed'));
       assert.equal(t.store.db.prepare('SELECT token_hash IS NOT NULL FROM boot_sessions WHERE id = ?').pluck().get(bootId), 1);
       assert.ok(!JSON.stringify(t.store.db.prepare('SELECT * FROM boot_sessions').all()).includes(token), 'the token itself is never stored');
+    });
+
+    test('the config URL on the command line serves this machine\'s seed; a guessed key gets 404', async () => {
+      const r = await script('mac=52:54:00:00:10:00');
+      const url = /ironbay\.config=http:\/\/198\.51\.100\.1:8080(\S+)/.exec(r.body)![1]!;
+      const env = await boot.inject({ method: 'GET', url: `${url}/ironbay.env` });
+      assert.equal(env.statusCode, 200);
+      assert.match(env.body, /^IRONBAY_HOSTNAME='w-000'$/m);
+      const meta = await boot.inject({ method: 'GET', url: `${url}/meta-data` });
+      assert.match(meta.body, /local-hostname: "w-000"/);
+      const guessed = url.replace(/\/[0-9a-f]{32}$/, `/${'0'.repeat(32)}`);
+      assert.equal((await boot.inject({ method: 'GET', url: `${guessed}/ironbay.env` })).statusCode, 404);
+      assert.equal((await boot.inject({ method: 'GET', url: `${url}/passwd` })).statusCode, 400);
     });
 
     test('MAC spellings iPXE can send (${net0/mac:hexhyp}) find the same machine', async () => {

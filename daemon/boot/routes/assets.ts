@@ -41,7 +41,7 @@ export const assetRoutes: FastifyPluginAsyncTypebox<BootAppDeps> = async (app, d
     // GET and read the whole file only to discard it.
     exposeHeadRoute: false,
     schema: {
-      querystring: Type.Object({ boot: Type.Optional(Type.Integer({ minimum: 1 })), stage: Type.Optional(Type.Enum(['kernel', 'initrd'])) }),
+      querystring: Type.Object({ boot: Type.Optional(Type.Integer({ minimum: 1 })), stage: Type.Optional(Type.Enum(['kernel', 'initrd', 'image'])) }),
       response: { 200: Type.Unknown({ description: 'the file' }), 206: Type.Unknown({ description: 'the requested range of the file' }), 400: ErrorText, 403: ErrorText, 404: ErrorText, 416: ErrorText, 500: ErrorText },
     },
     handler: async (req, reply) => {

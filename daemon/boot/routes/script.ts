@@ -11,7 +11,8 @@ import { bootsKernel, DISCOVERY_INITRD, DISCOVERY_KERNEL, planBoot, type BootPla
 import type { BootAppDeps } from '../http-app.ts';
 import { ipxeArg, ipxeArgs, ipxeLines, ipxeText, renderTemplate, word, type IpxeValue } from '../ipxe-script.ts';
 import { bootLookup, type BootMachine } from '../lookup.ts';
-import { startBoot, type BootAction } from '../sessions.ts';
+import { seedKey } from '../seed.ts';
+import { startBoot, tokenHash, type BootAction } from '../sessions.ts';
 
 const Id = Type.Optional(Type.String({ maxLength: 128 }));
 
@@ -30,7 +31,7 @@ export const scriptRoutes: FastifyPluginAsyncTypebox<BootAppDeps> = async (app, 
   const lookup = bootLookup(store);
   const base = deps.advertise.replace(/\/+$/, '');
 
-  const assetUrl = (relative: string, bootId: number | undefined, stage: 'kernel' | 'initrd'): IpxeValue => {
+  const assetUrl = (relative: string, bootId: number | undefined, stage: 'kernel' | 'initrd' | 'image'): IpxeValue => {
     const path = relative.split('/').map(encodeURIComponent).join('/');
     return ipxeArg(`${base}/boot/assets/${path}${bootId === undefined ? '' : `?boot=${bootId}&stage=${stage}`}`, `${stage} URL`);
   };
@@ -49,10 +50,16 @@ export const scriptRoutes: FastifyPluginAsyncTypebox<BootAppDeps> = async (app, 
     return { kernel: files[0]!, initrds: files.slice(1), cmdline: ipxeArgs(p.cmdline ?? '', `profile ${p.name} cmdline`) };
   }
 
-  function renderKernel(action: BootAction, who: string, profile: string, k: KernelPieces, boot: { bootId: number; token?: string } | undefined): string {
+  function renderKernel(action: BootAction, who: string, profile: string, k: KernelPieces, boot: { bootId: number; token?: string } | undefined, plan: BootPlan): string {
     const names = k.initrds.map((_, i) => `initrd${i}`);
     const ironbay = [`ironbay.url=${base}/api/v1/boot/report`, ...(boot?.token ? [`ironbay.token=${boot.token}`, `ironbay.boot=${boot.bootId}`] : []), `ironbay.machine=${who}`];
     if (action === 'discovery') ironbay.push('ironbay.mode=discovery');
+    // An image install: where the disk image is, and this boot's configuration (seed.ts).
+    if (plan.action === 'install' && boot?.token) {
+      const image = plan.profile.install?.method === 'image' ? plan.profile.install.image : undefined;
+      if (image) ironbay.push(`ironbay.image=${assetUrl(image, boot.bootId, 'image').text}`);
+      ironbay.push(`ironbay.config=${base}/boot/config/${boot.bootId}/${seedKey(tokenHash(boot.token))}`);
+    }
     return renderTemplate(deps.templates['kernel.ipxe'], {
       action: word(action),
       machine: ipxeText(who),
@@ -115,7 +122,7 @@ export const scriptRoutes: FastifyPluginAsyncTypebox<BootAppDeps> = async (app, 
       // Unknown machines are logged at debug: a boot storm of them must not flood the journal.
       log[machine ? 'info' : 'debug']({ action: plan.action, bootId: boot?.bootId, reason }, 'iPXE script');
 
-      if (pieces) return renderKernel(plan.action, who, profileName, pieces, boot);
+      if (pieces) return renderKernel(plan.action, who, profileName, pieces, boot, plan);
       if (plan.action === 'local-disk') {
         return renderTemplate(deps.templates['local-disk.ipxe'], { machine: ipxeText(who), reason: ipxeText(plan.reason), bootId: ipxeText(String(boot?.bootId ?? 'none')) });
       }
