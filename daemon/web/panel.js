@@ -21,14 +21,15 @@ const enc = encodeURIComponent;
 
 /**
  * Each action: its button, its request, and whether to ask first. The lifecycle endpoints
- * answer `{ results: [{ machine, ok, state?, code?, error? }] }`, as the power one does.
+ * answer `{ results: [{ machine, ok, state?, result?, code?, error? }] }`, as the power one
+ * does (with power?, changed?).
  */
 export const ACTIONS = {
   provision: { group: 'Lifecycle', label: 'Provision', request: (n) => ['/api/v1/provision', { machines: [n] }], confirm: (n) => `Provision ${n}? It is powered on and installed from its profile.` },
   deprovision: { group: 'Lifecycle', label: 'Deprovision', danger: true, request: (n) => ['/api/v1/deprovision', { machines: [n] }], confirm: (n) => `Deprovision ${n}?` },
   'maintenance-on': { group: 'Lifecycle', label: 'Maintenance on', request: (n) => [`/api/v1/machines/${enc(n)}/maintenance`, { on: true }], when: (m) => m.state !== 'maintenance' },
   'maintenance-off': { group: 'Lifecycle', label: 'Maintenance off', request: (n) => [`/api/v1/machines/${enc(n)}/maintenance`, { on: false }], when: (m) => m.state === 'maintenance' },
-  retry: { group: 'Lifecycle', label: 'Retry', request: (n) => [`/api/v1/machines/${enc(n)}/retry`, undefined], when: (m) => m.state === 'failed' },
+  retry: { group: 'Lifecycle', label: 'Retry', request: (n) => [`/api/v1/machines/${enc(n)}/retry`, {}], when: (m) => m.state === 'failed' },
   'power-status': { group: 'Power', label: 'Power status', secondary: true, request: (n) => ['/api/v1/power', { action: 'status', machines: [n] }] },
   'power-on': { group: 'Power', label: 'Power on', request: (n) => ['/api/v1/power', { action: 'on', machines: [n] }] },
   'power-off': { group: 'Power', label: 'Power off', danger: true, request: (n) => ['/api/v1/power', { action: 'off', machines: [n] }], confirm: (n) => `Power off ${n}? Whatever runs on it stops at once.` },
@@ -39,6 +40,7 @@ export const ACTIONS = {
 export function resultText(label, r) {
   if (!r.ok) return `${label} failed: ${r.code ?? 'error'}${r.error ? ` — ${r.error}` : ''}`;
   const bits = [`${label}: ok`];
+  if (r.result) bits.push(r.result);
   if (r.state) bits.push(`state ${r.state}`);
   if (r.power) bits.push(`power ${r.power}`);
   if (r.changed !== undefined) bits.push(r.changed ? 'changed' : 'already so');
@@ -93,23 +95,33 @@ export function createPanel({ root, api, canOperate, role, now, onMachine, onClo
       h('h3', {}, 'Observed'),
       parts.observed,
     );
-    renderActions();
+    buildActions();
   }
 
-  function renderActions() {
+  /** The buttons, built once per machine; renderActions only shows or hides them. */
+  function buildActions() {
     if (!canOperate()) {
       parts.actions.replaceChildren(h('p', { class: 'muted' }, `Your role (${role()}) can view only; actions need an operator token.`));
       return;
     }
     const groups = new Map();
     for (const [id, a] of Object.entries(ACTIONS)) {
-      if (a.when && machine && !a.when(machine)) continue;
       if (!groups.has(a.group)) groups.set(a.group, []);
-      groups.get(a.group).push(h('button', { type: 'button', dataset: { action: id }, class: a.danger ? 'danger' : a.secondary ? 'secondary' : undefined }, a.label));
+      groups.get(a.group).push(h('button', { type: 'button', dataset: { action: id }, class: a.danger ? 'danger' : a.secondary ? 'secondary' : undefined, hidden: Boolean(a.when) }, a.label));
     }
-    const focused = document.activeElement?.dataset?.action;
     parts.actions.replaceChildren(...[...groups].map(([g, buttons]) => h('fieldset', {}, h('legend', {}, g), buttons)));
-    if (focused) parts.actions.querySelector(`[data-action="${focused}"]`)?.focus();
+  }
+
+  /** Buttons that apply only in some states (Retry when failed …) follow the machine's state. */
+  function renderActions() {
+    if (!machine) return;
+    const focused = document.activeElement;
+    for (const b of parts.actions.querySelectorAll('button[data-action]')) {
+      const when = ACTIONS[b.dataset.action]?.when;
+      if (when) b.hidden = !when(machine);
+    }
+    // A button that hid itself (Maintenance on → off) hands focus to its group, not to the page.
+    if (focused?.hidden && parts.actions.contains(focused)) focused.closest('fieldset')?.querySelector('button:not([hidden])')?.focus();
   }
 
   function renderDetails() {
