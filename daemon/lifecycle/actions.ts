@@ -27,8 +27,11 @@ const IN_PROGRESS: ReadonlySet<MachineState> = new Set(['power-cycling', 'pxe-bo
 export class LifecycleActions {
   private readonly store: Store;
 
+  private readonly lastPosition;
+
   constructor(store: Store) {
     this.store = store;
+    this.lastPosition = store.db.prepare('SELECT max(queued_at) FROM lifecycle').pluck();
   }
 
   private each(names: string[], fn: (r: Row, now: number, iso: string) => Omit<ActionResult, 'machine'>): ActionResult[] {
@@ -36,8 +39,11 @@ export class LifecycleActions {
       'SELECT m.id, m.name, m.state, l.held_state FROM machines m LEFT JOIN lifecycle l ON l.machine_id = m.id WHERE m.name = ?',
     );
     const ensure = this.store.db.prepare('INSERT INTO lifecycle (machine_id) VALUES (?) ON CONFLICT (machine_id) DO NOTHING');
-    return names.map((name) =>
-      this.store.tx((): ActionResult => {
+    // One transaction for the whole request: `provision --all` on 10,000 machines is one
+    // commit (one fsync), and each machine's change and event are in it together.
+    this.position = undefined;
+    return this.store.tx(() =>
+      names.map((name): ActionResult => {
         const r = find.get(name) as Row | undefined;
         if (!r) return { machine: name, ok: false, code: 'IB_ERR_NOT_FOUND', error: `no machine named "${name}"` };
         ensure.run(r.id);
@@ -52,10 +58,15 @@ export class LifecycleActions {
     this.store.appendEvent({ actor, kind: 'machine.state', machineId: r.id, details: { from: r.state, to, reason, ...details } });
   }
 
-  /** Queue positions: strictly increasing, so machines start in the order they were asked for. */
+  /**
+   * Queue positions: strictly increasing, so machines start in the order they were asked for.
+   * The last one is read once per request (it is a scan) and counted on from there.
+   */
+  private position: number | undefined;
   private nextPosition(now: number): number {
-    const last = this.store.db.prepare('SELECT max(queued_at) FROM lifecycle').pluck().get() as number | null;
-    return Math.max(now, (last ?? 0) + 1);
+    this.position ??= (this.lastPosition.get() as number | null) ?? 0;
+    this.position = Math.max(now, this.position + 1);
+    return this.position;
   }
 
   private lc(id: number, sets: string, ...args: (string | number | null)[]): void {

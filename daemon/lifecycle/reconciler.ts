@@ -34,6 +34,7 @@ export interface ReconcilerOptions {
 }
 
 export const ACTOR = 'lifecycle';
+const FLUSH_MS = 10;
 
 export class Reconciler {
   readonly rows: LifecycleRows;
@@ -139,14 +140,18 @@ export class Reconciler {
     this.inflight.add(p);
   }
 
-  /** Outcomes are written together, once per turn of the event loop (a group commit). */
+  /**
+   * Outcomes are written together (a group commit): every commit costs an fsync, so outcomes
+   * that finish within FLUSH_MS of each other share one. A handler's outcome is at most
+   * FLUSH_MS late; a lost batch (a crash) only means its handlers run again.
+   */
   private queueWrite(w: Work, o: Outcome, dueSince: number): void {
     this.pendingWrites.push({ w, o });
     this.latencies.push(this.now() - dueSince);
     if (this.latencies.length > 20_000) this.latencies.splice(0, 10_000);
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(() => this.flush());
+    setTimeout(() => this.flush(), FLUSH_MS);
   }
 
   private flush(): void {

@@ -1,7 +1,6 @@
 // BootSignals over the store: the boot plane already records every stage of a machine's boot
 // (daemon/boot/timeline.ts) and every phone-home (boot_sessions); the reconciler only reads
 // them. Level-triggered: after a restart the same rows give the same answers.
-import { flushBootStages } from '../boot/timeline.ts';
 import type { Store } from '../store/db.ts';
 import type { BootSeen, BootSignals } from './ports.ts';
 
@@ -10,8 +9,10 @@ export function storeSignals(store: Store): BootSignals {
   const ends = store.db.prepare("SELECT end_reason FROM boot_sessions WHERE machine_id = ? AND ended_at >= ? AND end_reason IN ('installed', 'failed') ORDER BY id DESC LIMIT 1");
   const failure = store.db.prepare("SELECT details FROM events WHERE machine_id = ? AND kind = 'boot.install-failed' ORDER BY id DESC LIMIT 1");
   return {
+    // No flushBootStages() here: a flush is a commit, and the reconciler asks for every waiting
+    // machine every poll. Stages reach the table within the timeline's FLUSH_MS (50 ms), a
+    // delay no wait of the lifecycle notices.
     since(machineId, t) {
-      flushBootStages(store);
       const seen: BootSeen = { dhcp: false, pxe: false, installer: false, installed: false };
       for (const r of stages.all(machineId, t) as { stage: string; detail: string | null }[]) {
         if (r.stage.startsWith('dhcp-') || r.stage.startsWith('proxy-')) seen.dhcp = true;
