@@ -16,6 +16,8 @@ import { hasRedfish } from './redfish-presence.ts';
 import type { Metrics } from '../metrics.ts';
 
 export { POWER_ACTIONS, type PowerAction } from './driver.ts';
+
+const WRITE_MS = 20;
 /** Actions that start a machine: paced by bmc.powerOnRate. */
 const STARTS: ReadonlySet<PowerAction> = new Set(['on', 'cycle', 'reset']);
 
@@ -53,6 +55,11 @@ export class BmcService {
   private readonly retries: number;
   private readonly drivers = new Map<string, { fingerprint: string; driver: PowerDriver }>();
   private readonly metrics: Metrics | undefined;
+  private writes: (() => void)[] = [];
+  private writeTimer: NodeJS.Timeout | undefined;
+  /** Settles when the queued writes are committed: a result is answered after its event is stored. */
+  private written: Promise<void> | undefined;
+  private resolveWritten: (() => void) | undefined;
 
   constructor(o: BmcServiceOptions) {
     this.store = o.store;
@@ -130,9 +137,14 @@ export class BmcService {
             result = { machine: name, ok: false, code, error: (e as Error).message, durationMs: 0 };
           }
           result.durationMs = Math.round(performance.now() - t0);
-          if (kind !== 'power.status' && m) {
+          if (m) {
             const { machine: _m, durationMs, ...outcome } = result;
-            this.store.appendEvent({ actor, kind, machineId: m.id, details: { ...request, ...outcome, durationMs } });
+            const power = result.ok ? result.power : undefined;
+            await this.write(() => {
+              if (kind !== 'power.status') this.store.appendEvent({ actor, kind, machineId: m.id, details: { ...request, ...outcome, durationMs } });
+              // What the BMC last said about the power, for the fleet page and `machines show`.
+              if (power) setObserved(this.store, m.id, 'power', { state: power, at: this.store.timestamp() });
+            });
           }
           this.metrics?.bmcOperations.inc({ driver: m?.spec.bmc?.driver ?? 'none', kind, result: result.ok ? 'ok' : (result.code ?? 'error') });
           if (!result.ok) this.log.warn({ machine: name, kind, code: result.code, err: result.error }, 'BMC operation failed');
@@ -140,6 +152,36 @@ export class BmcService {
         }),
       ),
     );
+  }
+
+  /**
+   * Events and observed power are written together every WRITE_MS (one commit, one fsync)
+   * rather than one commit per machine: `power on --all` on a large fleet stays cheap.
+   */
+  private write(w: () => void): Promise<void> {
+    this.writes.push(w);
+    this.writeTimer ??= setTimeout(() => this.flushWrites(), WRITE_MS);
+    this.written ??= new Promise<void>((resolve) => (this.resolveWritten = resolve));
+    return this.written;
+  }
+
+  private flushWrites(): void {
+    this.writeTimer = undefined;
+    const ws = this.writes;
+    const resolve = this.resolveWritten;
+    this.writes = [];
+    this.written = this.resolveWritten = undefined;
+    try {
+      if (ws.length) {
+        this.store.tx(() => {
+          for (const w of ws) w();
+        });
+      }
+    } catch (err) {
+      this.log.error({ err, writes: ws.length }, 'recording BMC results failed');
+    } finally {
+      resolve?.();
+    }
   }
 
   /**
@@ -159,6 +201,8 @@ export class BmcService {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.writeTimer);
+    this.flushWrites();
     const drivers = [...this.drivers.values()];
     this.drivers.clear();
     await Promise.all(drivers.map(({ driver }) => driver.close().catch(() => undefined)));

@@ -85,6 +85,8 @@ describe('power and boot device through the daemon', () => {
     assert.equal(rf.state.power, 'On');
     const again = await runCli(['power', 'on', 'ipmi-a', 'rf-ccc', '--json'], env);
     assert.deepEqual((JSON.parse(again.stdout) as Result[]).map((x) => x.changed), [false, false]);
+    const m = await d.api<{ observed: { power?: { state: string; at: string } } }>('GET', '/api/v1/machines/ipmi-a');
+    assert.equal(m.body.observed.power?.state, 'on', 'the last power state the BMC gave is on the machine');
   });
 
   test('bootdev pxe is one-time and read back; ipmitool and the Redfish BMC agree', async () => {

@@ -47,6 +47,8 @@ export const eventRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { sto
       reply.hijack();
       const raw = reply.raw;
       raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+      // Headers now, not with the first event: a client shows "live" as soon as it is.
+      raw.flushHeaders();
       streams.add(raw);
       let last = after;
       // Each notification re-queries from the last id sent: ordering and filtering stay in
