@@ -9,7 +9,7 @@
 #   ironbay.token=T       this boot's token                                     required
 #   ironbay.boot=ID       this boot's id (printed only)
 #   ironbay.machine=NAME  the machine's name, sent in each report
-#   ironbay.image=URL     the raw disk image (HTTP; streamed; URL ending .gz: gunzipped)  required
+#   ironbay.image=URL     the raw disk image (HTTP, streamed onto the disk)    required
 #   ironbay.config=URL    base URL of the seed: URL/meta-data, URL/user-data,
 #                         URL/network-config, URL/ironbay.env                  required
 #   ironbay.disk=DEV      target disk, default /dev/vda
@@ -116,31 +116,41 @@ mac=$(cat "/sys/class/net/$iface/address")
 mark "IRONBAY-INSTALLER-UP ip=$addr iface=$iface"
 report progress "installer running" || fail "ironbay refused the progress report: $(tr '\n' ' ' </tmp/report.err)"
 
-# --- the image, streamed onto the disk; tee feeds a byte count.
+# --- the image, streamed onto the disk.
 n=0
 while [ ! -b "$disk" ] && [ $n -lt 100 ]; do
   sleep 0.1
   n=$((n + 1))
 done
 [ -b "$disk" ] || fail "no disk $disk"
-fetch_image() {
-  case $image in
-    *.gz) timeout 3600 wget -q -O - "$image" 2>/tmp/image.err | gunzip ;;
-    *) timeout 3600 wget -q -O - "$image" 2>/tmp/image.err ;;
-  esac
-}
-rm -f /tmp/count
-mkfifo /tmp/count
-wc -c </tmp/count >/tmp/bytes &
-counter=$!
-if ! fetch_image | tee /tmp/count | dd of="$disk" bs=1M 2>/tmp/dd.err; then
-  wait "$counter"
-  fail "image $image: $(tr '\n' ' ' </tmp/image.err) $(tr '\n' ' ' </tmp/dd.err)"
+# The byte count: whole 1 MiB blocks (fullblock) as dd counts them, checked against the
+# Content-Length. (Counting the stream itself, tee to busybox's `wc -c`, reads it a character
+# at a time: 50 s instead of 3 s for 64 MiB under TCG.)
+if ! timeout 3600 wget -S -O - "$image" 2>/tmp/image.err | dd of="$disk" bs=1M iflag=fullblock 2>/tmp/dd.err; then
+  fail "image $image: $(grep -v '^  ' /tmp/image.err | tr '\n' ' ')$(tr '\n' ' ' </tmp/dd.err)"
 fi
-wait "$counter"
 sync
-bytes=$(tr -d ' ' </tmp/bytes)
-[ "${bytes:-0}" -gt 0 ] || fail "image $image is empty"
+records=$(sed -n 's/^\([0-9]*\)+\([0-9]*\) records out$/\1 \2/p' /tmp/dd.err)
+[ -n "$records" ] || fail "image $image: dd said $(tr '\n' ' ' </tmp/dd.err)"
+full=${records% *}
+partial=${records#* }
+written=$((full * 1048576))
+length=$(sed -n 's/^ *[Cc]ontent-[Ll]ength: *\([0-9]*\).*/\1/p' /tmp/image.err | tail -n1)
+if [ -n "$length" ]; then
+  ok=
+  if [ "$partial" = 0 ]; then
+    [ "$length" -eq "$written" ] && ok=1
+  else
+    [ "$length" -gt "$written" ] && [ "$length" -lt $((written + 1048576)) ] && ok=1
+  fi
+  [ -n "$ok" ] || fail "image $image: Content-Length $length but $full+$partial MiB blocks written"
+  bytes=$length
+elif [ "$partial" = 0 ]; then
+  bytes=$written
+else
+  fail "image $image: no Content-Length, and $full+$partial MiB blocks written"
+fi
+[ "$bytes" -gt 0 ] || fail "image $image is empty"
 mark "IRONBAY-IMAGE-WRITTEN bytes=$bytes"
 
 # --- the seed, into the image's first partition (FAT): the kernel reads the new partition

@@ -74,6 +74,7 @@ mkdir -p /root/.ssh
 chmod 700 /root/.ssh
 printf '%s\n' "$IRONBAY_SSH_AUTHORIZED_KEYS" | grep . >/root/.ssh/authorized_keys
 chmod 600 /root/.ssh/authorized_keys
+echo "ironbay production: $(wc -l </root/.ssh/authorized_keys) authorized SSH key(s)"
 
 want=$(echo "$IRONBAY_PROD_MAC" | tr 'A-F' 'a-f')
 iface=
