@@ -47,6 +47,8 @@ export interface LabOptions {
   keepOnError?: boolean;
   /** Progress messages; default none. */
   log?: (line: string) => void;
+  /** Aborts the start between steps (and the asset build); what was made is torn down. */
+  signal?: AbortSignal;
 }
 
 export interface MachineResult {
@@ -90,9 +92,9 @@ function accelDefault(): string[] {
 }
 
 /** Runs a program with its output passed line by line to `log`. */
-function runLogged(cmd: string, args: string[], log: (l: string) => void): Promise<number | null> {
+function runLogged(cmd: string, args: string[], log: (l: string) => void, signal?: AbortSignal): Promise<number | null> {
   return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(signal && { signal }) });
     for (const s of [p.stdout, p.stderr]) createInterface({ input: s }).on('line', (l) => log(`  ${l}`));
     p.on('error', reject);
     p.on('close', resolve);
@@ -105,15 +107,15 @@ function copyAsset(from: string, to: string): void {
 }
 
 /** vmlinuz, installer.img and disk.img, built by test/lab/assets.sh, into the lab's boot assets. */
-async function prepareAssets(f: LabFiles, buildDir: string, log: (l: string) => void): Promise<void> {
+async function prepareAssets(f: LabFiles, buildDir: string, log: (l: string) => void, signal?: AbortSignal): Promise<void> {
   mkdirSync(join(f.assetsDir, 'lab'), { recursive: true });
   if (!existsSync(join(REPO, 'pxe-assets/ipxe/snponly.efi'))) {
     log('iPXE binaries: pxe-assets/install.sh');
-    const code = await runLogged('bash', [join(REPO, 'pxe-assets/install.sh')], log);
+    const code = await runLogged('bash', [join(REPO, 'pxe-assets/install.sh')], log, signal);
     if (code !== 0) throw new Error(`pxe-assets/install.sh failed (exit ${String(code)})`);
   }
   log(`boot assets: bash test/lab/assets.sh ${buildDir}`);
-  const code = await runLogged('bash', [ASSETS_SCRIPT, buildDir], log);
+  const code = await runLogged('bash', [ASSETS_SCRIPT, buildDir], log, signal);
   if (code !== 0) throw new Error(`test/lab/assets.sh failed (exit ${String(code)})`);
   for (const [name, rel] of [
     ['vmlinuz', PROFILE_ASSETS.kernel],
@@ -243,7 +245,9 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(join(dir, 'logs'), { recursive: true });
   const f = labFiles(dir);
-  await prepareAssets(f, opts.assetsBuildDir ?? ASSETS_BUILD_DIR, log);
+  const step = (): void => opts.signal?.throwIfAborted();
+  await prepareAssets(f, opts.assetsBuildDir ?? ASSETS_BUILD_DIR, log, opts.signal);
+  step();
 
   const netns = new Netns('ibl');
   const machines = planMachines(opts.machines ?? 3, dir);
@@ -256,6 +260,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       writeState(state);
     });
     Object.assign(state, { labNs: net.labNs, appNs: net.appNs });
+    step();
     const password = randomBytes(8).toString('hex');
     writeFileSync(f.passwordFile, password, { mode: 0o600 });
     const vm = { memoryMiB: opts.memoryMiB ?? 512, accel: opts.accel ?? accelDefault() };
@@ -264,9 +269,11 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       prepareMachine(m, taps, vm);
       state.pids.push({ role: `bmc ${m.name}`, pid: startBmc(m, net.labNs, password) });
       writeState(state);
+      step();
     }
     log(`BMCs: ${machines.map((m) => `${m.name} ${m.bmcAddress}`).join(', ')} (ipmi_sim, chassis test/lab/vm-chassis.sh)`);
     await Promise.all(machines.map((m) => waitForBmc(net.appNs, m, f.passwordFile)));
+    step();
 
     writeFileSync(f.configFile, labConfig(f, net.appIfs.boot, opts.logLevel));
     writeFileSync(f.inventoryFile, labInventory(machines, f.passwordFile));
@@ -275,6 +282,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     const daemon = await startDaemon(f, net.appNs);
     state.pids.push({ role: 'ironbay daemon', pid: daemon.pid });
     writeState(state);
+    step();
     const fwd = await startForwarder(f, net.appNs, opts.hostPort ?? 8470);
     state.pids.push({ role: 'api forwarder', pid: fwd.pid });
     const url = `http://127.0.0.1:${fwd.port}`;
@@ -285,6 +293,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     const deadline = Date.now() + 20_000;
     while ((await lab.apiMachines()).length < machines.length) {
       if (Date.now() > deadline) throw new Error(`ironbay did not apply the lab inventory within 20 s (see ${join(dir, 'logs/daemon.log')})`);
+      step();
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     return lab;

@@ -66,6 +66,8 @@ function summary(lab: Lab, w: WatchResult): string[] {
     const took = m.poweredOnAt && m.doneAt ? duration(m.doneAt - m.poweredOnAt) : '-';
     out.push(`  ${m.name.padEnd(8)} ${m.firmware.padEnd(5)} ${m.outcome.padEnd(14)} power-on → ${m.outcome}: ${took}${m.reason ? `  (${m.reason})` : ''}`);
   }
+  const last = Math.max(...w.machines.map((m) => m.doneAt ?? 0));
+  if (last > lab.provisionedAt) out.push(`  provision → last machine ${w.ok ? 'ready' : 'done'}: ${duration(last - lab.provisionedAt)}`);
   out.push(`  consoles: ${rel(lab.dir)}/machines/NAME/console.log   chassis/BMC log: …/NAME/events   daemon: ${rel(lab.dir)}/logs/daemon.log`);
   return out;
 }
@@ -90,18 +92,25 @@ async function main(): Promise<number> {
   }
 
   let phase: 'setup' | 'watch' | 'foreground' = 'setup';
+  const abort = new AbortController();
   process.on('SIGINT', () => {
-    // During setup startLab's own cleanup cannot run (the process ends here): tear down from
-    // the state file. While watching, the lab is left as it is. In the foreground, torn down.
-    if (phase === 'watch') {
-      console.log(`\ninterrupted: the lab stays up; npm run lab -- --down tears it down`);
+    // During setup: startLab stops at its next step and tears down what it made (a second
+    // Ctrl-C leaves at once; --down cleans up from the state file). While watching, the lab is
+    // left as it is. In the foreground, it is torn down.
+    if (phase === 'setup' && !abort.signal.aborted) {
+      console.log('\ninterrupted: stopping the start and tearing down what was made …');
+      abort.abort();
+      return;
+    }
+    if (phase !== 'foreground') {
+      console.log(`\ninterrupted: the lab stays as it is; npm run lab -- --down tears it down`);
       process.exit(130);
     }
     console.log('\ntearing down …');
     void stopLab(o.dir).then(
       (done) => {
         for (const l of done) console.log(l);
-        process.exit(phase === 'foreground' ? 0 : 130);
+        process.exit(0);
       },
       (e: unknown) => {
         console.error(e);
@@ -111,7 +120,15 @@ async function main(): Promise<number> {
   });
 
   const t0 = Date.now();
-  const lab = await startLab({ machines: o.machines, dir: o.dir, hostPort: o.port, keepOnError: o.keep, log: (l) => console.log(`${stamp()} ${l}`) });
+  const lab = await startLab({ machines: o.machines, dir: o.dir, hostPort: o.port, keepOnError: o.keep, signal: abort.signal, log: (l) => console.log(`${stamp()} ${l}`) }).catch(
+    (e: unknown) => {
+      if (abort.signal.aborted) {
+        console.log('interrupted: torn down');
+        process.exit(130);
+      }
+      throw e;
+    },
+  );
   console.log(`${stamp()} lab up in ${duration(Date.now() - t0)}: API ${lab.url}, ${lab.machines.length} machines (${lab.machines.map((m) => `${m.name} ${m.firmware}`).join(', ')})`);
 
   phase = 'watch';

@@ -39,7 +39,9 @@ export function renderTable(rows: MachineRow[], now: number, width = 120): strin
     c
       .map((x, i) => clip(x, widths[i]!).padEnd(widths[i]!))
       .join('  ')
-      .trimEnd();
+      .trimEnd()
+      // A line that wraps would throw the in-place redraw off.
+      .slice(0, Math.max(20, width - 1));
   return [line(head), ...cells.map(line)];
 }
 
