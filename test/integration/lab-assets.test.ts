@@ -21,9 +21,6 @@ import { run } from '../helpers/run.ts';
 
 const repo = resolve(import.meta.dirname, '../..');
 const LAB = join(repo, 'build/lab');
-/** test/lab/assets.sh: the FAT partition starts at sector 2048. */
-const PART_OFFSET = 2048 * 512;
-const DISK_BYTES = 64 * 1024 * 1024;
 const PORT = 8080;
 const PROD_NET = '198.18.2.1/24';
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq7c4kb0jVr5lS7Zx1nYz0f1o2p3q4r5s6t7 lab@ironbay';
@@ -71,7 +68,20 @@ function seedFiles(host: string, env: string): Record<(typeof SEED_FILES)[number
   };
 }
 
+/** The disk's layout as assets.sh wrote it (disk.env). */
+async function diskLayout(): Promise<{ bytes: number; partOffset: number; label: string }> {
+  const env = Object.fromEntries(
+    (await readFile(join(LAB, 'disk.env'), 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split('=', 2) as [string, string]),
+  );
+  return { bytes: Number(env.IRONBAY_DISK_BYTES), partOffset: Number(env.IRONBAY_DISK_PART_OFFSET), label: env.IRONBAY_DISK_LABEL ?? '' };
+}
+
 describe('lab machine assets', { concurrency: 2 }, () => {
+  let DISK_BYTES: number;
+  let PART_OFFSET: number;
   let work: string;
   let net: BootNetwork;
   let http: BootHttp;
@@ -84,6 +94,10 @@ describe('lab machine assets', { concurrency: 2 }, () => {
     assert.equal(r.code, 0, `test/lab/assets.sh: ${r.stderr}`);
     const sums = await run('sha256sum', ['--check', '--quiet', 'SHA256SUMS'], { cwd: LAB });
     assert.equal(sums.code, 0, `SHA256SUMS: ${sums.stdout}${sums.stderr}`);
+    const layout = await diskLayout();
+    assert.deepEqual(layout, { bytes: 64 * 1024 * 1024, partOffset: 2048 * 512, label: 'IRONBAY' });
+    DISK_BYTES = layout.bytes;
+    PART_OFFSET = layout.partOffset;
     process.stderr.write(`# lab assets in ${Math.round(performance.now() - t0)} ms: ${r.stderr.trim().split('\n').at(-1) ?? ''}\n`);
 
     work = await mkdtemp(join(tmpdir(), 'ironbay-lab-assets-'));

@@ -14,6 +14,8 @@
 #                      (BIOS), EFI/BOOT/BOOTX64.EFI (standalone GRUB with assets/grub.cfg built
 #                      in: UEFI) and an empty seed/ folder for the installer
 #   SHA256SUMS       of those four
+#   disk.env         the disk's layout for scripts and tests (shell syntax): IRONBAY_DISK_BYTES,
+#                    IRONBAY_DISK_PART_OFFSET (bytes; `mcopy -i disk.img@@OFFSET`), IRONBAY_DISK_LABEL
 # Both initrds carry busybox-static and the kernel's modules for virtio/e1000 NICs, virtio disks
 # and vfat, which this script takes from the kernel's own package (apt-get download + dpkg -x,
 # cached in <folder>/.cache/). Nothing is rebuilt when no input changed (<folder>/.inputs).
@@ -28,6 +30,10 @@ out=${1:-$repo/build/lab}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 e2e=$repo/build/e2e
+# One build at a time per folder (the lab and a test may start together): the second waits, then
+# finds the first's outputs up to date.
+exec 9>"$out/.lock"
+flock 9
 
 # The disk's layout (see the header); the seed test and the lab read these numbers from here.
 disk_mib=64
@@ -45,7 +51,7 @@ die() {
   echo "lab assets: $*" >&2
   exit 1
 }
-for tool in sfdisk mkfs.fat mcopy mmd syslinux grub-mkstandalone cpio gzip sha256sum; do
+for tool in sfdisk mkfs.fat mcopy mmd syslinux grub-mkstandalone cpio gzip sha256sum flock; do
   command -v "$tool" >/dev/null || die "$tool is missing (run setup.sh)"
 done
 [[ -f $mbr ]] || die "$mbr is missing (package syslinux-common)"
@@ -102,7 +108,7 @@ inputs() {
 want=$(inputs | sha256sum | cut -d' ' -f1)
 outputs=(vmlinuz installer.img production.img disk.img)
 fresh=1
-for f in "${outputs[@]}" SHA256SUMS; do [[ -f $out/$f ]] || fresh=; done
+for f in "${outputs[@]}" SHA256SUMS disk.env; do [[ -f $out/$f ]] || fresh=; done
 if [[ -n $fresh && $(cat "$out/.inputs" 2>/dev/null) == "$want" ]]; then
   echo "lab assets: up to date in $out" >&2
   exit 0
@@ -165,5 +171,6 @@ dd if="$mbr" of="$disk" bs=440 count=1 conv=notrunc status=none
 
 for f in "${outputs[@]}"; do mv "$build/$f" "$out/$f"; done
 (cd "$out" && sha256sum "${outputs[@]}" >SHA256SUMS)
+printf 'IRONBAY_DISK_BYTES=%d\nIRONBAY_DISK_PART_OFFSET=%d\nIRONBAY_DISK_LABEL=%s\n' $((disk_mib * 1048576)) $((part_start * 512)) "$label" >"$out/disk.env"
 echo "$want" >"$out/.inputs"
 echo "lab assets: $(cd "$out" && du -h --apparent-size "${outputs[@]}" | awk '{printf "%s %s, ", $2, $1}')partition at byte $((part_start * 512)) in $out" >&2
