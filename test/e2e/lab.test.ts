@@ -43,17 +43,19 @@ describe('the lab: ironbay provisions a BIOS and a UEFI machine end to end', { t
   let lab: Lab;
   let result: WatchResult | undefined;
 
+  // The first run builds the assets (Debian packages, disk image): minutes.
   before(async () => {
     // A run that was killed leaves its lab behind: this folder is the test's own.
     await stopLab(DIR);
     lab = await startLab({ machines: 2, dir: DIR, hostPort: 0, log: (l) => console.log(`lab: ${l}`) });
-  });
+  }, { timeout: 5 * 60_000 });
 
   after(async () => {
     for (const l of await stopLab(DIR)) console.log(`lab: ${l}`);
   });
 
-  test('ironbay provision --all takes both machines to ready', async () => {
+  // Its own timeout: the runner's default (test/run.ts) is shorter than the wait.
+  test('ironbay provision --all takes both machines to ready', { timeout: READY_TIMEOUT_MS + 60_000 }, async () => {
     const out = await lab.provision();
     assert.match(out, /lab-1\s+queued/);
     assert.match(out, /lab-2\s+queued/);

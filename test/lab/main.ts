@@ -4,7 +4,8 @@
 //                                        ready, print a summary; the lab then stays up
 //   npm run lab -- --machines 5          how many machines (default 3; odd BIOS, even UEFI)
 //   npm run lab -- --port 8471           the API/web page on the host's loopback (default 8470)
-//   npm run lab -- --foreground          stay attached after the summary; Ctrl-C tears down
+//   npm run lab -- --foreground          stay attached after the summary; Ctrl-C (or closing
+//                                        the terminal) tears down
 //   npm run lab -- --keep                leave what was made in place when the start fails
 //   npm run lab -- --timeout 20          minutes to wait for the machines (default 15)
 //   npm run lab -- --down                tear down the lab (from its state file)
@@ -93,7 +94,9 @@ async function main(): Promise<number> {
 
   let phase: 'setup' | 'watch' | 'foreground' = 'setup';
   const abort = new AbortController();
-  process.on('SIGINT', () => {
+  // A closed terminal (SIGHUP) must not turn into a crash on the next write.
+  process.stdout.on('error', () => undefined);
+  const interrupted = (): void => {
     // During setup: startLab stops at its next step and tears down what it made (a second
     // Ctrl-C leaves at once; --down cleans up from the state file). While watching, the lab is
     // left as it is. In the foreground, it is torn down.
@@ -117,7 +120,8 @@ async function main(): Promise<number> {
         process.exit(1);
       },
     );
-  });
+  };
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, interrupted);
 
   const t0 = Date.now();
   const lab = await startLab({ machines: o.machines, dir: o.dir, hostPort: o.port, keepOnError: o.keep, signal: abort.signal, log: (l) => console.log(`${stamp()} ${l}`) }).catch(
