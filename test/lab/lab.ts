@@ -18,7 +18,7 @@ import { Netns } from '../helpers/netns.ts';
 import { run, type RunResult } from '../helpers/run.ts';
 import { api, startDaemon, startForwarder } from './appliance.ts';
 import { labConfig, labFiles, labInventory, PROFILE_ASSETS, validateInventory, type LabFiles } from './inventory.ts';
-import { chassisEvents, planMachines, prepareMachine, startBmc, storedBootDevice, vmPid, waitForBmc, type MachinePlan } from './machines.ts';
+import { chassisEvents, planMachines, type Firmware, prepareMachine, startBmc, storedBootDevice, vmPid, waitForBmc, type MachinePlan } from './machines.ts';
 import { createNetwork, createTaps, type LabNetwork } from './network.ts';
 import type { MachineRow } from './progress.ts';
 import { labExists, readState, teardown, writeState, type LabState } from './state.ts';
@@ -31,6 +31,8 @@ const ASSETS_SCRIPT = join(REPO, 'test/lab/assets.sh');
 export interface LabOptions {
   /** Default 3. Odd machines boot SeaBIOS, even ones UEFI. */
   machines?: number;
+  /** Firmware per machine, overriding the odd/even rule. */
+  firmware?: Firmware[];
   /** The lab's folder (state, config, logs, machines); default build/lab/run. Wiped at start. */
   dir?: string;
   /** The API on the host's loopback; default 8470, 0 for any free port. */
@@ -250,7 +252,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   step();
 
   const netns = new Netns('ibl');
-  const machines = planMachines(opts.machines ?? 3, dir);
+  const machines = planMachines(opts.machines ?? 3, dir, opts.firmware);
   const state: LabState = { version: 1, prefix: netns.prefix, dir, createdAt: new Date().toISOString(), phase: 'starting', namespaces: [], pids: [], machines };
   writeState(state);
   try {

@@ -44,7 +44,8 @@ export interface MachinePlan {
 
 const hex = (n: number): string => n.toString(16).padStart(2, '0');
 
-export function planMachines(count: number, labDir: string): MachinePlan[] {
+/** `firmware[i]`, when given, overrides the odd/even rule for machine i+1 (benchmarks of one kind). */
+export function planMachines(count: number, labDir: string, firmware: readonly Firmware[] = []): MachinePlan[] {
   if (!Number.isInteger(count) || count < 1 || count > MAX_MACHINES) throw new Error(`machines: 1–${MAX_MACHINES}, got ${count}`);
   return Array.from({ length: count }, (_, k) => {
     const index = k + 1;
@@ -52,7 +53,7 @@ export function planMachines(count: number, labDir: string): MachinePlan[] {
     return {
       index,
       name,
-      firmware: index % 2 === 1 ? 'bios' : 'uefi',
+      firmware: firmware[k] ?? (index % 2 === 1 ? 'bios' : 'uefi'),
       macs: [`52:54:00:18:00:${hex(index)}`, `52:54:00:18:01:${hex(index)}`],
       bootAddress: `${NET.boot.prefix}.${hostOctet(index)}`,
       bmcAddress: `${NET.bmc.prefix}.${hostOctet(index)}`,
