@@ -53,7 +53,7 @@ for (const sc of SCENARIOS) {
     await lab.provision();
     const w = await lab.watch({ timeoutMs: Number(ARGS['timeout-min']) * 60_000 });
     const fleetMs = Math.max(...w.machines.map((m) => m.doneAt ?? NaN)) - t0;
-    const events = await lab.events('kind=machine.state&limit=1000');
+    const events = await lab.events('?kind=machine.state&limit=1000');
     const machines = w.machines.map((m): MachineTiming => {
       const moves = events.filter((e: ApiEvent) => e.machine === m.name);
       const at = (to: string): number | undefined => {

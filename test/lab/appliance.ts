@@ -3,7 +3,7 @@
 // the host's loopback. Plus a small API client for the lab's own calls.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,6 +41,8 @@ export interface Daemon {
 /** Starts ironbay in `appNs` and waits for its "ironbay started" log line. */
 export async function startDaemon(f: LabFiles, appNs: string, timeoutMs = 30_000): Promise<Daemon> {
   const logFile = join(f.dir, 'logs', 'daemon.log');
+  // A restart appends to the same log: only lines after this point say this daemon started.
+  const from = existsSync(logFile) ? statSync(logFile).size : 0;
   const out = openSync(logFile, 'a');
   // `ip netns exec` execs node: the pid is the daemon's.
   const child = spawn('ip', ['netns', 'exec', appNs, process.execPath, ...DAEMON_NODE_FLAGS, CLI, 'daemon', '--config', f.configFile], {
@@ -54,7 +56,7 @@ export async function startDaemon(f: LabFiles, appNs: string, timeoutMs = 30_000
   if (pid === undefined) throw new Error('ironbay daemon did not start');
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (tail(logFile, 1 << 20).split('\n').some((l) => l.includes('"msg":"ironbay started"'))) break;
+    if (readFileSync(logFile).subarray(from).toString('utf8').split('\n').some((l) => l.includes('"msg":"ironbay started"'))) break;
     if (!alive(pid)) throw new Error(`ironbay daemon exited at start:\n${tail(logFile)}`);
     if (Date.now() > deadline) throw new Error(`ironbay daemon not started within ${timeoutMs} ms:\n${tail(logFile)}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
