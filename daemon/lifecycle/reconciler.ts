@@ -42,6 +42,8 @@ export class Reconciler {
   private readonly deps: HandlerDeps;
   private readonly limiter: Limiter;
   private readonly running = new Set<number>();
+  /** Admitted from the queue, their move not yet written: counted against the caps. */
+  private readonly admitting = new Set<number>();
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
   private again = false;
@@ -108,11 +110,12 @@ export class Reconciler {
   /** Queued machines that fit under the caps now, in the order operators asked for them. */
   private admit(): Work[] {
     const { powerCycling, booting } = this.rows.inFlight();
-    // Machines taken this tick but not yet written still count against the caps.
-    const taking = [...this.running].length;
-    const free = Math.min(this.o.maxPowerCycling - powerCycling, this.o.maxInstalling - booting) - taking;
+    // Machines admitted earlier whose move to power-cycling is not written yet still count.
+    const free = Math.min(this.o.maxPowerCycling - powerCycling, this.o.maxInstalling - booting) - this.admitting.size;
     if (free <= 0) return [];
-    return this.rows.waiting(free).filter((w) => !this.running.has(w.m.id));
+    const admitted = this.rows.waiting(free).filter((w) => !this.running.has(w.m.id));
+    for (const w of admitted) this.admitting.add(w.m.id);
+    return admitted;
   }
 
   private run(w: Work, dueSince: number): void {
@@ -170,7 +173,10 @@ export class Reconciler {
     } catch (err) {
       this.o.log.error({ err, outcomes: items.length }, 'writing lifecycle outcomes failed; they will be redone');
     } finally {
-      for (const { w } of items) this.running.delete(w.m.id);
+      for (const { w } of items) {
+        this.running.delete(w.m.id);
+        this.admitting.delete(w.m.id);
+      }
       this.nudge();
     }
   }

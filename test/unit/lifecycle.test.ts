@@ -188,6 +188,35 @@ describe('lifecycle reconciler', () => {
     assert.equal(state('m3'), 'registered');
   });
 
+  test('a slow handler does not hold up admission: a machine waits for its SSH banner while the next one starts', async () => {
+    await rec.stop();
+    rec = make({ pc: 1, inst: 10 });
+    rec.start();
+    let release = (): void => undefined;
+    const slow = new Promise<void>((r) => (release = r));
+    const reach = fakes.reachable;
+    actions.provision(['m1'], 'op');
+    rec.nudge();
+    await settle();
+    fakes.signal('m1', 'installed', clock);
+    await advance(1000);
+    assert.equal(state('m1'), 'rebooting');
+    // m1's reachability check now hangs (a host that accepts and never speaks).
+    (rec as unknown as { deps: { reach: { reachable: () => Promise<unknown> } } }).deps.reach.reachable = async () => {
+      await slow;
+      return { ok: reach.has('m1'), detail: 'slow' };
+    };
+    try {
+      await advance(1000);
+      actions.provision(['m2'], 'op');
+      rec.nudge();
+      await settle();
+      assert.ok(fakes.calls.includes('pxe m2'), `m2 was admitted while m1's check hung: ${fakes.calls.join(', ')}`);
+    } finally {
+      release();
+    }
+  });
+
   test('no DHCP: cycled again at each deadline, then failed with the reason', async () => {
     actions.provision(['m1'], 'op');
     rec.nudge();
