@@ -60,11 +60,14 @@ for (const sc of SCENARIOS) {
         const e = moves.find((x) => x.details.to === to);
         return e && Date.parse(e.time);
       };
+      // A state lasts until the next move, whatever it is: a quick firmware skips pxe-booting
+      // (the installer already runs when the reconciler looks), and its time shows under
+      // power-cycling.
       const states: MachineTiming['states'] = {};
-      STATES.forEach((s, i) => {
-        const a = at(s);
-        const b = at(STATES[i + 1] ?? 'ready');
-        if (a !== undefined && b !== undefined) states[s] = b - a;
+      moves.forEach((e, i) => {
+        const next = moves[i + 1];
+        const s = e.details.to as (typeof STATES)[number];
+        if (next && STATES.includes(s)) states[s] = Date.parse(next.time) - Date.parse(e.time);
       });
       return { name: m.name, firmware: m.firmware, outcome: m.outcome, totalMs: (m.doneAt ?? NaN) - (at('power-cycling') ?? NaN), states };
     });
