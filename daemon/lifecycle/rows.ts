@@ -154,6 +154,8 @@ export class LifecycleRows {
           const changed = this.q.setState.run(o.to, o.reason ?? null, o.to === o.from ? w.m.stateSince : iso, iso, w.m.id, o.from).changes;
           if (!changed) continue;
           if (o.to !== o.from) this.store.appendEvent({ actor, kind: 'machine.state', machineId: w.m.id, details: { from: o.from, to: o.to, ...(o.reason && { reason: o.reason }), ...o.details } });
+          // Staying put with a new reason is a retry (another power cycle): an event too.
+          else this.store.appendEvent({ actor, kind: 'machine.retry', machineId: w.m.id, details: { state: o.to, ...(o.reason && { reason: o.reason }), attempt: o.patch.attempts } });
         } else {
           if (this.q.stateOf.get(w.m.id) !== o.from) continue;
         }

@@ -229,6 +229,9 @@ describe('lifecycle reconciler', () => {
     await advance(TIMING.dhcpTimeoutMs);
     assert.equal(state('m1'), 'failed');
     assert.match(getMachine(store, 'm1')!.stateReason ?? '', /no DHCP from 52:54:00:00:30:01 within 60 s.*gave up after 3 power cycles/);
+    const retries = listEvents(store, { machine: 'm1', kind: 'machine.retry' }).map((e) => e.details.reason as string);
+    assert.equal(retries.length, 2);
+    assert.match(retries[0]!, /power cycle 2 of 3/);
   });
 
   test('an installer that reports failure fails the machine with its message; retry queues it again', async () => {
