@@ -2,8 +2,7 @@
 // outcome is written: the machine's new state, its lifecycle row and the event, together.
 import type { Statement } from 'better-sqlite3';
 import type { Store } from '../store/db.ts';
-import type { MachineRecord, MachineState } from '../store/machines.ts';
-import type { Machine } from '../../inventory/schema.ts';
+import { fromRow, MACHINE_COLUMNS, type MachineRecord, type MachineRow, type MachineState } from '../store/machines.ts';
 
 export interface LcRow {
   machineId: number;
@@ -36,9 +35,10 @@ export interface Outcome {
 }
 
 const COLS = 'l.machine_id, l.goal, l.attempts, l.acted_at, l.deadline, l.next_at, l.queued_at, l.held_state';
-const MCOLS = 'm.id, m.name, m.role, m.zone, m.profile, m.spec, m.state, m.state_reason, m.state_since, m.observed, m.created_at, m.updated_at, m.retired_at';
+const MCOLS = MACHINE_COLUMNS.split(', ').map((c) => `m.${c}`).join(', ');
 
-interface JoinedRow {
+/** A lifecycle row joined with its machine's row. */
+interface JoinedRow extends MachineRow {
   machine_id: number;
   goal: LcRow['goal'];
   attempts: number;
@@ -47,38 +47,11 @@ interface JoinedRow {
   next_at: number | null;
   queued_at: number | null;
   held_state: MachineState | null;
-  id: number;
-  name: string;
-  role: string;
-  zone: string | null;
-  profile: string | null;
-  spec: string;
-  state: MachineState;
-  state_reason: string | null;
-  state_since: string;
-  observed: string;
-  created_at: string;
-  updated_at: string;
-  retired_at: string | null;
 }
 
 function toWork(r: JoinedRow): Work {
   return {
-    m: {
-      id: r.id,
-      name: r.name,
-      role: r.role,
-      zone: r.zone,
-      profile: r.profile,
-      spec: JSON.parse(r.spec) as Machine,
-      state: r.state,
-      stateReason: r.state_reason,
-      stateSince: r.state_since,
-      observed: JSON.parse(r.observed) as Record<string, unknown>,
-      createdAt: r.created_at,
-      updatedAt: r.updated_at,
-      retiredAt: r.retired_at,
-    },
+    m: fromRow(r),
     lc: { machineId: r.machine_id, goal: r.goal, attempts: r.attempts, actedAt: r.acted_at, deadline: r.deadline, nextAt: r.next_at, queuedAt: r.queued_at, heldState: r.held_state },
   };
 }

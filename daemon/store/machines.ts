@@ -34,7 +34,8 @@ export interface MachineRecord {
   retiredAt: string | null;
 }
 
-interface Row {
+/** A machines row as SQLite returns it (the other tables join it: lifecycle/rows.ts). */
+export interface MachineRow {
   id: number;
   name: string;
   role: string;
@@ -50,9 +51,10 @@ interface Row {
   retired_at: string | null;
 }
 
-const COLUMNS = 'id, name, role, zone, profile, spec, state, state_reason, state_since, observed, created_at, updated_at, retired_at';
+export const MACHINE_COLUMNS = 'id, name, role, zone, profile, spec, state, state_reason, state_since, observed, created_at, updated_at, retired_at';
+const COLUMNS = MACHINE_COLUMNS;
 
-function fromRow(r: Row): MachineRecord {
+export function fromRow(r: MachineRow): MachineRecord {
   return {
     id: r.id,
     name: r.name,
@@ -141,7 +143,7 @@ export function listMachinesJson(store: Store, f: MachineFilter = {}): Buffer {
 }
 
 export function getMachine(store: Store, name: string): MachineRecord | undefined {
-  const row = store.db.prepare(`SELECT ${COLUMNS} FROM machines WHERE name = ?`).get(name) as Row | undefined;
+  const row = store.db.prepare(`SELECT ${COLUMNS} FROM machines WHERE name = ?`).get(name) as MachineRow | undefined;
   return row && fromRow(row);
 }
 

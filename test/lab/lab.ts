@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { constants, copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { EventRow } from '../../daemon/store/db.ts';
 import { CLI, REPO } from '../helpers/daemon.ts';
 import { Netns } from '../helpers/netns.ts';
 import { run, type RunResult } from '../helpers/run.ts';
@@ -79,14 +80,8 @@ export interface ApiMachine {
   observed: Record<string, unknown>;
 }
 
-export interface ApiEvent {
-  id: number;
-  time: string;
-  actor: string;
-  machine: string | null;
-  kind: string;
-  details: Record<string, unknown>;
-}
+/** The API's event view is the store's event row. */
+export type ApiEvent = EventRow;
 
 function accelDefault(): string[] {
   const v = process.env.IRONBAY_QEMU_ACCEL;

@@ -104,6 +104,12 @@ describe('lifecycle reconciler', () => {
     }
   }
   const state = (name: string): MachineState => getMachine(store, name)!.state;
+  /** Queues machines and lets the loop take them. */
+  const provision = async (names: string[]): Promise<void> => {
+    actions.provision(names, 'op');
+    rec.nudge();
+    await settle();
+  };
   const advance = async (ms: number): Promise<void> => {
     clock += ms;
     rec.nudge();
@@ -168,9 +174,7 @@ describe('lifecycle reconciler', () => {
     await rec.stop();
     rec = make({ pc: 2, inst: 3 });
     rec.start();
-    actions.provision(['m4', 'm2', 'm5', 'm1', 'm3'], 'op');
-    rec.nudge();
-    await settle();
+    await provision(['m4', 'm2', 'm5', 'm1', 'm3']);
     // The first two asked for start together (in either order): they are m4 and m2, not m1.
     assert.deepEqual([...fakes.calls].sort(), ['pxe m2', 'pxe m4']);
     fakes.signal('m4', 'dhcp', clock);
@@ -195,9 +199,7 @@ describe('lifecycle reconciler', () => {
     let release = (): void => undefined;
     const slow = new Promise<void>((r) => (release = r));
     const reach = fakes.reachable;
-    actions.provision(['m1'], 'op');
-    rec.nudge();
-    await settle();
+    await provision(['m1']);
     fakes.signal('m1', 'installed', clock);
     await advance(1000);
     assert.equal(state('m1'), 'rebooting');
@@ -218,9 +220,7 @@ describe('lifecycle reconciler', () => {
   });
 
   test('no DHCP: cycled again at each deadline, then failed with the reason', async () => {
-    actions.provision(['m1'], 'op');
-    rec.nudge();
-    await settle();
+    await provision(['m1']);
     await advance(TIMING.dhcpTimeoutMs);
     assert.equal(state('m1'), 'power-cycling');
     assert.deepEqual(fakes.calls, ['pxe m1', 'pxe m1']);
@@ -235,9 +235,7 @@ describe('lifecycle reconciler', () => {
   });
 
   test('an installer that reports failure fails the machine with its message; retry queues it again', async () => {
-    actions.provision(['m1'], 'op');
-    rec.nudge();
-    await settle();
+    await provision(['m1']);
     fakes.signal('m1', 'dhcp', clock);
     await advance(1000);
     fakes.signal('m1', 'failed', clock, 'no disk /dev/vda');
@@ -252,9 +250,7 @@ describe('lifecycle reconciler', () => {
 
   test('BMC errors: retried after a pause with an event each, then failed; a boot device that does not stick fails at once', async () => {
     fakes.failNext.push(new IronbayError('IB_ERR_BMC_TIMEOUT', 'BMC x: stopped answering'));
-    actions.provision(['m1', 'm2'], 'op');
-    rec.nudge();
-    await settle();
+    await provision(['m1', 'm2']);
     assert.equal(state('m1'), 'power-cycling');
     const retries = listEvents(store, { kind: 'machine.retry' });
     assert.equal(retries.length, 1);
@@ -269,9 +265,7 @@ describe('lifecycle reconciler', () => {
   });
 
   test('boot loop after the handoff: failed, never re-installed', async () => {
-    actions.provision(['m1'], 'op');
-    rec.nudge();
-    await settle();
+    await provision(['m1']);
     fakes.signal('m1', 'installed', clock);
     await advance(1000);
     assert.equal(state('m1'), 'rebooting');
@@ -283,9 +277,7 @@ describe('lifecycle reconciler', () => {
   });
 
   test('unreachable after the handoff: power cycled through the BMC, then failed with what was seen', async () => {
-    actions.provision(['m1'], 'op');
-    rec.nudge();
-    await settle();
+    await provision(['m1']);
     fakes.signal('m1', 'installed', clock);
     await advance(1000);
     await advance(TIMING.productionTimeoutMs);
@@ -298,9 +290,7 @@ describe('lifecycle reconciler', () => {
   });
 
   test('maintenance holds a machine mid-install; released, its provisioning restarts from the power cycle', async () => {
-    actions.provision(['m1'], 'op');
-    rec.nudge();
-    await settle();
+    await provision(['m1']);
     fakes.signal('m1', 'dhcp', clock);
     await advance(1000);
     assert.equal(state('m1'), 'pxe-booting');
@@ -316,9 +306,7 @@ describe('lifecycle reconciler', () => {
   });
 
   test('operator conflicts are per machine; deprovision powers a ready machine off and registers it', async () => {
-    actions.provision(['m1'], 'op');
-    rec.nudge();
-    await settle();
+    await provision(['m1']);
     fakes.signal('m1', 'installed', clock);
     fakes.reachable.add('m1');
     await advance(1000);
@@ -336,9 +324,7 @@ describe('lifecycle reconciler', () => {
   });
 
   test('a restart resumes where the store says: a new reconciler finishes what the old one began', async () => {
-    actions.provision(['m1', 'm2'], 'op');
-    rec.nudge();
-    await settle();
+    await provision(['m1', 'm2']);
     fakes.signal('m1', 'installer', clock);
     await advance(1000);
     assert.equal(state('m1'), 'installing');
