@@ -30,7 +30,11 @@ export interface HandlerDeps {
   signals: BootSignals;
   reach: Reach;
   timing: LifecycleTiming;
+  /** The install method of a machine's profile: a live machine network-boots every time. */
+  installMethod(profile: string | null): 'image' | 'live' | undefined;
 }
+
+const isLive = (w: Work, d: HandlerDeps): boolean => d.installMethod(w.m.profile) === 'live';
 
 type Handler = (w: Work, now: number, d: HandlerDeps) => Promise<Outcome>;
 
@@ -105,6 +109,9 @@ const HANDLERS: Partial<Record<MachineState, Handler>> = {
   },
 
   installed: async (w, now, d) => {
+    // A live system runs from the network every boot: it is already what production runs,
+    // and its boot device stays the network. Nothing to hand over; wait for it to answer.
+    if (isLive(w, d)) return move(w, 'rebooting', 'live system: no disk handoff', { attempts: 0, actedAt: now, deadline: now + d.timing.productionTimeoutMs }, now);
     try {
       await d.power.diskCycle(w.m);
     } catch (e) {
@@ -117,7 +124,7 @@ const HANDLERS: Partial<Record<MachineState, Handler>> = {
     const acted = w.lc.actedAt ?? now;
     // Firmware fetching a boot file after the handoff: the disk did not boot (boot loop).
     // Quarantined, never re-installed: the boot plane answers it "local disk" meanwhile.
-    if (d.signals.since(w.m.id, acted).pxe) return move(w, 'failed', 'boot loop: it network-booted again after the install instead of booting its disk', { actedAt: null, deadline: null }, null);
+    if (!isLive(w, d) && d.signals.since(w.m.id, acted).pxe) return move(w, 'failed', 'boot loop: it network-booted again after the install instead of booting its disk', { actedAt: null, deadline: null }, null);
     const r = await d.reach.reachable(w.m);
     if (r.ok) return move(w, 'ready', `reachable: ${r.detail}`, { goal: null, attempts: 0, actedAt: null, deadline: null }, now + d.timing.readyCheckMs);
     if (now < (w.lc.deadline ?? 0)) return stay(w, now + d.timing.pollMs);
@@ -126,7 +133,7 @@ const HANDLERS: Partial<Record<MachineState, Handler>> = {
       return move(w, 'failed', `not reachable on the production network after ${attempts} power cycles from disk (${r.detail})`, { attempts, actedAt: null, deadline: null }, null);
     }
     try {
-      await d.power.diskCycle(w.m);
+      await (isLive(w, d) ? d.power.pxeCycle(w.m) : d.power.diskCycle(w.m));
     } catch (e) {
       return bmcFailed(w, now, d, 'power cycle to recover an unreachable machine', e);
     }
@@ -139,7 +146,7 @@ const HANDLERS: Partial<Record<MachineState, Handler>> = {
   ready: async (w, now, d) => {
     if (w.lc.goal === 'deprovision') return move(w, 'wiping', 'deprovision', { actedAt: null, deadline: null }, now);
     const since = Date.parse(w.m.stateSince);
-    if (d.signals.since(w.m.id, since).pxe) return move(w, 'failed', 'boot loop: a ready machine network-booted again', { actedAt: null }, null);
+    if (!isLive(w, d) && d.signals.since(w.m.id, since).pxe) return move(w, 'failed', 'boot loop: a ready machine network-booted again', { actedAt: null }, null);
     return stay(w, now + d.timing.readyCheckMs);
   },
 

@@ -8,6 +8,7 @@
 // machine from the database. A side effect done but not yet recorded (acted_at still NULL) is
 // done again on restart; the BMC calls are idempotent ensures, so that is safe.
 import type { Logger } from 'pino';
+import { bootLookup } from '../boot/lookup.ts';
 import { Limiter } from '../lib/limiter.ts';
 import type { Store } from '../store/db.ts';
 import { handlerFor, type HandlerDeps, type LifecycleTiming } from './handlers.ts';
@@ -21,6 +22,8 @@ export interface ReconcilerOptions {
   signals: BootSignals;
   reach: Reach;
   timing: LifecycleTiming;
+  /** The install method of a profile (default: look it up in the applied inventory). */
+  installMethod?: (profile: string | null) => 'image' | 'live' | undefined;
   /** At most this many machines power-cycling at once. */
   maxPowerCycling: number;
   /** At most this many machines power-cycling, PXE-booting or installing at once (the boot network's load). */
@@ -57,9 +60,11 @@ export class Reconciler {
   readonly latencies: number[] = [];
 
   constructor(o: ReconcilerOptions) {
-    this.o = { concurrency: 64, tickMs: 250, batch: 2000, ...o };
+    const profiles = bootLookup(o.store);
+    const installMethod = o.installMethod ?? ((p: string | null) => (p ? profiles.profile(p)?.install?.method : undefined));
+    this.o = { concurrency: 64, tickMs: 250, batch: 2000, installMethod, ...o };
     this.rows = new LifecycleRows(o.store);
-    this.deps = { power: o.power, signals: o.signals, reach: o.reach, timing: o.timing };
+    this.deps = { power: o.power, signals: o.signals, reach: o.reach, timing: o.timing, installMethod };
     this.limiter = new Limiter(this.o.concurrency);
   }
 

@@ -35,7 +35,7 @@ export const TRANSITIONS: Readonly<Record<MachineState, readonly Transition[]>> 
     { to: 'failed', on: 'installer reports failed / K attempts' },
   ],
   installed: [
-    { to: 'rebooting', on: 'boot device disk (verified), power cycle' },
+    { to: 'rebooting', on: 'boot device disk (verified), power cycle; live: nothing to hand over' },
     { to: 'failed', on: 'BMC error / boot device not applied' },
   ],
   rebooting: [

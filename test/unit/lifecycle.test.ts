@@ -70,8 +70,9 @@ describe('lifecycle reconciler', () => {
   let actions: LifecycleActions;
   const names = new Map<number, string>();
 
-  const make = (caps = { pc: 10, inst: 20 }): Reconciler =>
+  const make = (caps = { pc: 10, inst: 20 }, method: 'image' | 'live' = 'image'): Reconciler =>
     new Reconciler({
+      installMethod: () => method,
       store,
       log: pino({ level: 'silent' }),
       power: fakes.power,
@@ -262,6 +263,23 @@ describe('lifecycle reconciler', () => {
     await advance(1000);
     assert.equal(state('m2'), 'failed');
     assert.match(getMachine(store, 'm2')!.stateReason ?? '', /IB_ERR_BMC_BOOTDEV_NOT_APPLIED/);
+  });
+
+  test('a live profile: no disk handoff, network boots are its normal life, ready once it answers', async () => {
+    await rec.stop();
+    rec = make(undefined, 'live');
+    rec.start();
+    await provision(['m1']);
+    fakes.signal('m1', 'installed', clock);
+    await advance(1000);
+    assert.equal(state('m1'), 'rebooting');
+    fakes.signal('m1', 'pxe', clock);
+    await advance(1000);
+    assert.equal(state('m1'), 'rebooting', 'a live machine network-booting is no boot loop');
+    fakes.reachable.add('m1');
+    await advance(1000);
+    assert.equal(state('m1'), 'ready');
+    assert.deepEqual(fakes.calls, ['pxe m1'], 'the boot device was never switched to disk');
   });
 
   test('boot loop after the handoff: failed, never re-installed', async () => {
