@@ -98,6 +98,9 @@ async function measure(dir: string): Promise<void> {
     else if (e?.target === 'installing') later(1, (t) => reports.push([e.machine_id, t]));
   });
   const rec = new Reconciler({
+    // Every machine takes the image path (the generated inventory has live profiles too,
+    // whose fake would need a network-booted OS to answer): the longest way through.
+    installMethod: () => 'image',
     store,
     log: pino({ level: 'silent' }),
     power,
