@@ -84,7 +84,8 @@ const HANDLERS: Partial<Record<MachineState, Handler>> = {
       return stay(w, now + d.timing.pollMs, { actedAt: now, deadline: now + d.timing.dhcpTimeoutMs });
     }
     const seen = d.signals.since(w.m.id, w.lc.actedAt);
-    if (seen.installed) return move(w, 'installed', 'installer reported installed', { actedAt: null, deadline: null }, now);
+    if (seen.failed !== undefined) return move(w, 'failed', `installer reported failure: ${seen.failed}`, { actedAt: null, deadline: null }, null);
+    if (seen.installed) return move(w, 'installed', 'installer reported installed', { attempts: 0, actedAt: null, deadline: null }, now);
     if (seen.installer) return move(w, 'installing', 'installer running', { deadline: now + d.timing.installTimeoutMs }, now + d.timing.pollMs);
     if (seen.dhcp || seen.pxe) return move(w, 'pxe-booting', 'DHCP seen', { deadline: now + d.timing.pxeTimeoutMs }, now + d.timing.pollMs);
     if (now >= (w.lc.deadline ?? 0)) return timedOut(w, now, d, `no DHCP from ${w.m.spec.macs.join(', ')} within ${secs(d.timing.dhcpTimeoutMs)} of the power cycle`);
@@ -94,7 +95,7 @@ const HANDLERS: Partial<Record<MachineState, Handler>> = {
   'pxe-booting': async (w, now, d) => {
     const seen = d.signals.since(w.m.id, w.lc.actedAt ?? 0);
     if (seen.failed !== undefined) return move(w, 'failed', `installer reported failure: ${seen.failed}`, { actedAt: null, deadline: null }, null);
-    if (seen.installed) return move(w, 'installed', 'installer reported installed', { actedAt: null, deadline: null }, now);
+    if (seen.installed) return move(w, 'installed', 'installer reported installed', { attempts: 0, actedAt: null, deadline: null }, now);
     if (seen.installer) return move(w, 'installing', 'installer running', { deadline: now + d.timing.installTimeoutMs }, now + d.timing.pollMs);
     if (now >= (w.lc.deadline ?? 0)) return timedOut(w, now, d, `DHCP seen but no installer within ${secs(d.timing.pxeTimeoutMs)}`);
     return stay(w, now + d.timing.pollMs);
@@ -103,7 +104,7 @@ const HANDLERS: Partial<Record<MachineState, Handler>> = {
   installing: async (w, now, d) => {
     const seen = d.signals.since(w.m.id, w.lc.actedAt ?? 0);
     if (seen.failed !== undefined) return move(w, 'failed', `installer reported failure: ${seen.failed}`, { actedAt: null, deadline: null }, null);
-    if (seen.installed) return move(w, 'installed', 'installer reported installed', { actedAt: null, deadline: null }, now);
+    if (seen.installed) return move(w, 'installed', 'installer reported installed', { attempts: 0, actedAt: null, deadline: null }, now);
     if (now >= (w.lc.deadline ?? 0)) return timedOut(w, now, d, `no "installed" report within ${secs(d.timing.installTimeoutMs)}`);
     return stay(w, now + d.timing.pollMs);
   },

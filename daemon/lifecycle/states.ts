@@ -21,7 +21,7 @@ export const TRANSITIONS: Readonly<Record<MachineState, readonly Transition[]>> 
     { to: 'installing', on: 'installer already running' },
     { to: 'installed', on: 'installed report already in' },
     { to: 'power-cycling', on: 'no DHCP by the deadline: cycle again' },
-    { to: 'failed', on: 'no DHCP after K cycles / BMC error' },
+    { to: 'failed', on: 'no DHCP after K cycles / BMC error / installer failed' },
   ],
   'pxe-booting': [
     { to: 'installing', on: 'installer running' },

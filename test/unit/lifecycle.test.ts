@@ -282,6 +282,19 @@ describe('lifecycle reconciler', () => {
     assert.deepEqual(fakes.calls, ['pxe m1'], 'the boot device was never switched to disk');
   });
 
+  test('tries are counted per wait: two DHCP retries do not use up the handoff\'s BMC tries', async () => {
+    await provision(['m1']);
+    await advance(TIMING.dhcpTimeoutMs);
+    await advance(TIMING.dhcpTimeoutMs);
+    assert.equal(fakes.calls.length, 3);
+    fakes.failNext.push(new IronbayError('IB_ERR_BMC_TIMEOUT', 'BMC x: stopped answering'));
+    fakes.signal('m1', 'installed', clock);
+    await advance(1000);
+    assert.equal(state('m1'), 'installed', 'one BMC error at the handoff is retried');
+    await advance(TIMING.bmcBackoffMs);
+    assert.equal(state('m1'), 'rebooting');
+  });
+
   test('boot loop after the handoff: failed, never re-installed', async () => {
     await provision(['m1']);
     fakes.signal('m1', 'installed', clock);
