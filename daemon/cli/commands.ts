@@ -330,6 +330,23 @@ export interface PowerResultOut {
   durationMs: number;
 }
 
+const runbook = program.command('runbook').description('operator runbooks');
+runbook
+  .command('validate <file>')
+  .description('check a runbook file without a daemon; exit 0 valid, 1 invalid (every error as FILE:LINE:COL)')
+  .option('--json', 'errors as JSON')
+  .action(async (file: string, o: { json?: boolean }) => {
+    const { loadRunbook } = await import('../ssh/runbook/load.ts');
+    const r = loadRunbook(file, readInput(file));
+    if (o.json) json(r.ok ? { valid: true, errors: [], name: r.runbook.name, steps: r.runbook.steps.length } : { valid: false, errors: r.errors });
+    else if (r.ok) out(`${file}: valid (runbook ${r.runbook.name}, ${r.runbook.steps.length} steps)`);
+    else {
+      for (const e of r.errors) process.stderr.write(formatSourceError(e) + '\n');
+      process.stderr.write(`${file}: ${r.errors.length} error${r.errors.length === 1 ? '' : 's'}\n`);
+    }
+    process.exitCode = r.ok ? 0 : 1;
+  });
+
 const token = program.command('token').description('API tokens (admin)');
 token
   .command('create')
