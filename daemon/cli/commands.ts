@@ -65,13 +65,11 @@ inventory
   .action(async (file: string, o: { json?: boolean }) => {
     const { loadInventory } = await import('../../inventory/validate.ts');
     const r = loadInventory(file, readInput(file));
-    if (o.json) json(r.ok ? { valid: true, errors: [], machines: r.inventory.machines.length } : { valid: false, errors: r.errors });
-    else if (r.ok) out(`${file}: valid (${r.inventory.machines.length} machines, ${r.inventory.profiles.length} profiles, ${r.inventory.clusters.length} clusters)`);
-    else {
-      for (const e of r.errors) process.stderr.write(formatSourceError(e) + '\n');
-      process.stderr.write(`${file}: ${r.errors.length} error${r.errors.length === 1 ? '' : 's'}\n`);
-    }
-    process.exitCode = r.ok ? 0 : 1;
+    reportValidation(
+      file,
+      r.ok ? { summary: `${r.inventory.machines.length} machines, ${r.inventory.profiles.length} profiles, ${r.inventory.clusters.length} clusters`, data: { machines: r.inventory.machines.length } } : r.errors,
+      o.json,
+    );
   });
 inventory
   .command('diff <file>')
@@ -338,13 +336,7 @@ runbook
   .action(async (file: string, o: { json?: boolean }) => {
     const { loadRunbook } = await import('../ssh/runbook/load.ts');
     const r = loadRunbook(file, readInput(file));
-    if (o.json) json(r.ok ? { valid: true, errors: [], name: r.runbook.name, steps: r.runbook.steps.length } : { valid: false, errors: r.errors });
-    else if (r.ok) out(`${file}: valid (runbook ${r.runbook.name}, ${r.runbook.steps.length} steps)`);
-    else {
-      for (const e of r.errors) process.stderr.write(formatSourceError(e) + '\n');
-      process.stderr.write(`${file}: ${r.errors.length} error${r.errors.length === 1 ? '' : 's'}\n`);
-    }
-    process.exitCode = r.ok ? 0 : 1;
+    reportValidation(file, r.ok ? { summary: `runbook ${r.runbook.name}, ${r.runbook.steps.length} steps`, data: { name: r.runbook.name, steps: r.runbook.steps.length } } : r.errors, o.json);
   });
 
 const token = program.command('token').description('API tokens (admin)');
@@ -420,6 +412,18 @@ async function followEvents(path: string, print: (e: EventOut) => void): Promise
       if (data) print(JSON.parse(data) as EventOut);
     }
   }
+}
+
+/** A `validate` command's answer: a summary, or every error as FILE:LINE:COL; exit 0 or 1. */
+function reportValidation(file: string, r: { summary: string; data: Record<string, unknown> } | SourceError[], asJson?: boolean): void {
+  const valid = !Array.isArray(r);
+  if (asJson) json(valid ? { valid: true, errors: [], ...r.data } : { valid: false, errors: r });
+  else if (valid) out(`${file}: valid (${r.summary})`);
+  else {
+    for (const e of r) process.stderr.write(formatSourceError(e) + '\n');
+    process.stderr.write(`${file}: ${r.length} error${r.length === 1 ? '' : 's'}\n`);
+  }
+  process.exitCode = valid ? 0 : 1;
 }
 
 function readInput(file: string): string {
