@@ -87,6 +87,7 @@ done
 # ironbay's address, when the URL names one: `ip route get` then tells the NIC that reaches it.
 host=$(echo "$url" | sed -n 's,^[a-zA-Z]*://\([0-9.]*\)[:/].*,\1,p')
 iface=
+ended=
 n=0
 while [ -z "$iface" ] && [ $n -lt 400 ]; do
   running=
@@ -99,7 +100,13 @@ while [ -z "$iface" ] && [ $n -lt 400 ]; do
     fi
     kill -0 "$(cat "/tmp/udhcpc.$i.pid")" 2>/dev/null && running=1
   done
-  [ -z "$iface" ] && [ -z "$running" ] && break
+  # udhcpc -q exits right after its hook wrote the lease: a client that ended between the
+  # lease check and kill -0 above is looked at once more before giving up.
+  if [ -z "$iface" ] && [ -z "$running" ]; then
+    [ -n "$ended" ] && break
+    ended=1
+    continue
+  fi
   [ -z "$iface" ] && sleep 0.1
   n=$((n + 1))
 done
