@@ -105,6 +105,13 @@ describe('lifecycle reconciler', () => {
     }
   }
   const state = (name: string): MachineState => getMachine(store, name)!.state;
+  /** Provisions one machine through its install: it is rebooting into its disk. */
+  const handedOff = async (name: string): Promise<void> => {
+    await provision([name]);
+    fakes.signal(name, 'installed', clock);
+    await advance(1000);
+    assert.equal(state(name), 'rebooting');
+  };
   /** Queues machines and lets the loop take them. */
   const provision = async (names: string[]): Promise<void> => {
     actions.provision(names, 'op');
@@ -200,10 +207,7 @@ describe('lifecycle reconciler', () => {
     let release = (): void => undefined;
     const slow = new Promise<void>((r) => (release = r));
     const reach = fakes.reachable;
-    await provision(['m1']);
-    fakes.signal('m1', 'installed', clock);
-    await advance(1000);
-    assert.equal(state('m1'), 'rebooting');
+    await handedOff('m1');
     // m1's reachability check now hangs (a host that accepts and never speaks).
     (rec as unknown as { deps: { reach: { reachable: () => Promise<unknown> } } }).deps.reach.reachable = async () => {
       await slow;
@@ -269,10 +273,7 @@ describe('lifecycle reconciler', () => {
     await rec.stop();
     rec = make(undefined, 'live');
     rec.start();
-    await provision(['m1']);
-    fakes.signal('m1', 'installed', clock);
-    await advance(1000);
-    assert.equal(state('m1'), 'rebooting');
+    await handedOff('m1');
     fakes.signal('m1', 'pxe', clock);
     await advance(1000);
     assert.equal(state('m1'), 'rebooting', 'a live machine network-booting is no boot loop');
@@ -296,10 +297,7 @@ describe('lifecycle reconciler', () => {
   });
 
   test('boot loop after the handoff: failed, never re-installed', async () => {
-    await provision(['m1']);
-    fakes.signal('m1', 'installed', clock);
-    await advance(1000);
-    assert.equal(state('m1'), 'rebooting');
+    await handedOff('m1');
     fakes.signal('m1', 'pxe', clock);
     await advance(1000);
     assert.equal(state('m1'), 'failed');

@@ -2,7 +2,7 @@
 // machine; a machine in the wrong state is reported, never fails the others.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { IronbayError } from '../../errors.ts';
+import { selectMachines, type SelectionBody } from '../selection.ts';
 import { MACHINE_STATES } from '../../store/machines.ts';
 import { actorOf } from '../auth.ts';
 import type { ApiDeps } from '../app.ts';
@@ -27,13 +27,14 @@ const Selection = Type.Object(
   { additionalProperties: false },
 );
 
-function select(store: Store, s: { machines?: string[] | undefined; role?: string | undefined; all?: boolean | undefined }): string[] {
-  const names = new Set(s.machines ?? []);
+function select(store: Store, s: SelectionBody): string[] {
   const q = (sql: string, ...args: string[]): string[] => store.db.prepare(sql).pluck().all(...args) as string[];
-  if (s.all) for (const n of q("SELECT name FROM machines WHERE state IN ('registered', 'failed') ORDER BY name")) names.add(n);
-  else if (s.role) for (const n of q("SELECT name FROM machines WHERE role = ? AND state NOT IN ('retired', 'discovered') ORDER BY name", s.role)) names.add(n);
-  if (!names.size) throw new IronbayError('IB_ERR_BAD_REQUEST', s.all || s.role ? 'no machine matches' : 'name machines, a role, or all');
-  return [...names];
+  return selectMachines(store, s, {
+    all: () => q("SELECT name FROM machines WHERE state IN ('registered', 'failed') ORDER BY name"),
+    role: (role) => q("SELECT name FROM machines WHERE role = ? AND state NOT IN ('retired', 'discovered') ORDER BY name", role),
+    noMatch: () => 'no machine matches',
+    refuseUnknown: false,
+  });
 }
 
 export const lifecycleRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { store, provisioning: lifecycle }) => {

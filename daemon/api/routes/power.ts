@@ -3,8 +3,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type Static } from 'typebox';
 import { POWER_ACTIONS, type MachineResult } from '../../bmc/service.ts';
-import { IronbayError } from '../../errors.ts';
-import { getMachine, machinesWithBmc } from '../../store/machines.ts';
+import { machinesWithBmc } from '../../store/machines.ts';
+import { selectMachines, type SelectionBody } from '../selection.ts';
 import type { Store } from '../../store/db.ts';
 import { actorOf } from '../auth.ts';
 import type { ApiDeps } from '../app.ts';
@@ -39,13 +39,13 @@ export const MachineResultView = Type.Object({
 
 const Results = Type.Object({ results: Type.Array(MachineResultView) });
 
-function select(store: Store, s: { machines?: string[] | undefined; role?: string | undefined; all?: boolean | undefined }): string[] {
-  const names = new Set(s.machines ?? []);
-  if (s.all) for (const n of machinesWithBmc(store)) names.add(n);
-  else if (s.role) for (const n of machinesWithBmc(store, s.role)) names.add(n);
-  if (!names.size) throw new IronbayError('IB_ERR_BAD_REQUEST', s.role && !s.machines?.length ? `no machine with role "${s.role}" has a BMC` : 'name machines, a role, or all');
-  for (const n of names) if (!getMachine(store, n)) throw new IronbayError('IB_ERR_NOT_FOUND', `no machine named "${n}"`);
-  return [...names];
+function select(store: Store, s: SelectionBody): string[] {
+  return selectMachines(store, s, {
+    all: () => machinesWithBmc(store),
+    role: (role) => machinesWithBmc(store, role),
+    noMatch: (x) => (x.role && !x.machines?.length ? `no machine with role "${x.role}" has a BMC` : 'no machine has a BMC'),
+    refuseUnknown: true,
+  });
 }
 
 const view = (r: MachineResult): Static<typeof MachineResultView> => r as Static<typeof MachineResultView>;
