@@ -27,6 +27,15 @@ export const ErrorCodes = {
   IB_ERR_BMC_PROTOCOL: 'BMC answered something ironbay cannot use',
   IB_ERR_BMC_BOOTDEV_NOT_APPLIED: 'BMC accepted the boot device but did not apply it',
   IB_ERR_BMC_FAILED: 'BMC refused the command',
+  IB_ERR_SSH_UNREACHABLE: 'host cannot be reached over SSH',
+  IB_ERR_SSH_TIMEOUT: 'SSH connection timed out',
+  IB_ERR_SSH_AUTH: "host refused the appliance's SSH key",
+  IB_ERR_SSH_HOSTKEY_CHANGED: 'host presented a different SSH host key than the pinned one',
+  IB_ERR_SSH_PROTOCOL: 'SSH connection failed',
+  IB_ERR_SSH_CLOSED: 'SSH connection was lost',
+  IB_ERR_SSH_KEY: "the appliance's SSH key cannot be read or made",
+  IB_ERR_RUNBOOK_INVALID: 'runbook is invalid',
+  IB_ERR_RUNBOOK_PARAMS: 'runbook parameters are invalid',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

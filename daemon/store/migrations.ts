@@ -140,4 +140,79 @@ export const migrations: readonly string[] = [
   );
   CREATE INDEX lifecycle_next ON lifecycle(next_at) WHERE next_at IS NOT NULL;
   `,
+  // 5: SSH. ssh_host_keys pins each host's key on first contact (kind 'machine' or 'jump':
+  // a configured jump host). A different key later is refused and kept as pending_* so that
+  // `ironbay hosts accept` pins exactly the key that was seen, not whatever comes next.
+  // Runbook runs: the runbook as run (its text and digest: runbooks are files that change),
+  // parameters, options and who started it; a row per machine and per step with exit code,
+  // duration and size-capped output. A run still 'running' when the daemon starts was cut
+  // short by a crash or a stop and is marked 'interrupted'. Times: unix ms.
+  `
+  CREATE TABLE ssh_host_keys (
+    kind                 TEXT NOT NULL CHECK (kind IN ('machine', 'jump')),
+    name                 TEXT NOT NULL,
+    key_type             TEXT NOT NULL,
+    key                  TEXT NOT NULL,       -- the public key blob, base64
+    fingerprint          TEXT NOT NULL,       -- SHA256:… as OpenSSH prints it
+    address              TEXT NOT NULL,       -- host:port it was seen at
+    pinned_at            INTEGER NOT NULL,
+    pinned_by            TEXT NOT NULL,
+    last_seen_at         INTEGER NOT NULL,
+    pending_key_type     TEXT,
+    pending_key          TEXT,
+    pending_fingerprint  TEXT,
+    pending_seen_at      INTEGER,
+    PRIMARY KEY (kind, name)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE runbook_runs (
+    id            INTEGER PRIMARY KEY,
+    runbook       TEXT NOT NULL,
+    source        TEXT NOT NULL,              -- the file it was loaded from
+    digest        TEXT NOT NULL,              -- sha256 of that file's bytes
+    definition    TEXT NOT NULL,              -- the runbook as run, JSON
+    params        TEXT NOT NULL,              -- JSON
+    options       TEXT NOT NULL,              -- parallel, rolling, stopOnFailure, target: JSON
+    actor         TEXT NOT NULL,
+    state         TEXT NOT NULL CHECK (state IN ('running', 'succeeded', 'failed', 'cancelled', 'interrupted')),
+    error         TEXT,
+    created_at    INTEGER NOT NULL,
+    ended_at      INTEGER,
+    CHECK ((state = 'running') = (ended_at IS NULL))
+  );
+  CREATE INDEX runbook_runs_running ON runbook_runs(state) WHERE state = 'running';
+
+  CREATE TABLE runbook_run_machines (
+    run_id        INTEGER NOT NULL REFERENCES runbook_runs(id) ON DELETE CASCADE,
+    machine       TEXT NOT NULL,              -- the name: a run's record outlives a machine's retirement
+    position      INTEGER NOT NULL,
+    address       TEXT,
+    state         TEXT NOT NULL CHECK (state IN ('pending', 'running', 'succeeded', 'failed', 'cancelled', 'skipped', 'interrupted')),
+    error         TEXT,
+    started_at    INTEGER,
+    ended_at      INTEGER,
+    PRIMARY KEY (run_id, machine)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE runbook_steps (
+    run_id        INTEGER NOT NULL REFERENCES runbook_runs(id) ON DELETE CASCADE,
+    machine       TEXT NOT NULL,
+    idx           INTEGER NOT NULL,
+    name          TEXT NOT NULL,
+    command       TEXT NOT NULL,              -- as sent, parameters substituted
+    state         TEXT NOT NULL CHECK (state IN ('running', 'succeeded', 'failed', 'timeout', 'skipped', 'cancelled', 'interrupted')),
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    exit_code     INTEGER,
+    exit_signal   TEXT,
+    error         TEXT,
+    started_at    INTEGER NOT NULL,
+    ended_at      INTEGER,
+    stdout        TEXT NOT NULL DEFAULT '',
+    stderr        TEXT NOT NULL DEFAULT '',
+    stdout_bytes  INTEGER NOT NULL DEFAULT 0, -- the full size; more than stored when truncated
+    stderr_bytes  INTEGER NOT NULL DEFAULT 0,
+    truncated     INTEGER NOT NULL DEFAULT 0, -- 1 when the cap dropped part of stdout or stderr
+    PRIMARY KEY (run_id, machine, idx)
+  ) WITHOUT ROWID;
+  `,
 ];
