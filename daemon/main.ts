@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { buildApp } from './api/app.ts';
 import { BmcService } from './bmc/service.ts';
 import { LifecycleService } from './lifecycle/service.ts';
+import { RunbookService } from './ssh/service.ts';
 import { startBootPlane } from './boot-plane.ts';
 import type { Config } from './config/schema.ts';
 import { inventoryService } from './inventory/service.ts';
@@ -46,9 +47,11 @@ export async function runDaemon(config: Readonly<Config>, configFile: string): P
   if (bootPlane) metrics.registerBootPlane({ dhcp: () => bootPlane.dhcp.stats(), tftp: () => bootPlane.tftp.stats() });
 
   const bmc = new BmcService({ store, config, log: log.child({ mod: 'bmc' }), metrics });
+  const runbooks = new RunbookService({ store, config, log: log.child({ mod: 'runbooks' }) });
+  await runbooks.open();
   const provisioning = new LifecycleService({ store, config, log: log.child({ mod: 'lifecycle' }), bmc });
   const lifecycle = { stopping: false };
-  const app = await buildApp({ config, store, metrics, inventory, bmc, provisioning, log, lifecycle });
+  const app = await buildApp({ config, store, metrics, inventory, bmc, provisioning, runbooks, log, lifecycle });
   const url = await app.listen({ host: config.api.listen, port: config.api.port });
 
   provisioning.start();
@@ -82,7 +85,7 @@ export async function runDaemon(config: Readonly<Config>, configFile: string): P
       process.off('SIGHUP', onHup);
       provisioning
         .stop()
-        .then(() => Promise.all([app.close(), inventory.close(), bootPlane?.close(), bmc.close()]))
+        .then(() => Promise.all([runbooks.close(), app.close(), inventory.close(), bootPlane?.close(), bmc.close()]))
         .catch((err: unknown) => log.error({ err }, 'error while closing'))
         .finally(() => {
           store.close();

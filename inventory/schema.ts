@@ -46,6 +46,17 @@ export const ProductionSchema = Type.Object(
   { additionalProperties: false },
 );
 
+export const MachineSshSchema = Type.Object(
+  {
+    user: Type.Optional(Type.String({ pattern: '^[a-z_][a-z0-9_.-]{0,31}$', errorMessage: 'must be a login name', description: "login for runbooks; default: the configuration's ssh.user" })),
+    port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: "default: the configuration's ssh.port" })),
+    jump: Type.Optional(
+      Type.String({ minLength: 1, description: "a jump host from the configuration's ssh.jumpHosts, for a machine the appliance cannot reach directly; 'none' overrides a default" }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
 export const MachineSchema = Type.Object(
   {
     name: name('a machine name'),
@@ -56,6 +67,7 @@ export const MachineSchema = Type.Object(
     profile: Type.Optional(name('a profile name')),
     bootAddress: Type.Optional(Type.String({ description: 'static address on the boot network (reservation)' })),
     production: Type.Optional(ProductionSchema),
+    ssh: Type.Optional(MachineSshSchema),
     labels: Type.Optional(
       // additionalProperties: a key not matching the pattern is an error, not silently accepted.
       Type.Record(Type.String({ pattern: '^[A-Za-z0-9]([A-Za-z0-9_./-]{0,62})$' }), Type.String({ maxLength: 253 }), {

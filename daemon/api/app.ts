@@ -20,6 +20,8 @@ import type { LifecycleService } from '../lifecycle/service.ts';
 import { lifecycleRoutes } from './routes/lifecycle.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { webRoutes } from '../web/routes.ts';
+import { runbookRoutes } from './routes/runbooks.ts';
+import type { RunbookService } from '../ssh/service.ts';
 
 export interface ApiDeps {
   config: Readonly<Config>;
@@ -30,6 +32,8 @@ export interface ApiDeps {
   bmc: BmcService;
   /** Operator actions on the machine lifecycle (provision, deprovision, maintenance, retry). */
   provisioning: LifecycleService;
+  /** SSH runbooks: catalogue, runs, host keys. */
+  runbooks: RunbookService;
   log: Logger;
   /** Set when shutdown begins; /readyz turns 503. */
   lifecycle: { stopping: boolean };
@@ -43,6 +47,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   IB_ERR_CONFLICT: 409,
   IB_ERR_BAD_REQUEST: 400,
   IB_ERR_INVENTORY_INVALID: 422,
+  IB_ERR_RUNBOOK_INVALID: 422,
+  IB_ERR_RUNBOOK_PARAMS: 400,
 };
 
 export type App = Awaited<ReturnType<typeof buildApp>>;
@@ -98,6 +104,7 @@ export async function buildApp(deps: ApiDeps) {
       await v1.register(eventRoutes, deps);
       await v1.register(inventoryRoutes, deps);
       await v1.register(tokenRoutes, deps);
+      await v1.register(runbookRoutes, deps);
       await v1.register(configRoutes, deps);
       v1.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
     },

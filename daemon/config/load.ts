@@ -23,6 +23,8 @@ export function parseConfig(file: string, text: string): ConfigResult {
   const base = dirname(resolve(file));
   config.dataDir = resolve(base, config.dataDir);
   config.inventory = resolve(base, config.inventory);
+  if (config.ssh.runbooks) config.ssh.runbooks = resolve(base, config.ssh.runbooks);
+  if (config.ssh.keyFile) config.ssh.keyFile = resolve(base, config.ssh.keyFile);
   return { ok: true, config: deepFreeze(config) };
 }
 

@@ -106,6 +106,42 @@ export const ConfigSchema = Type.Object(
         attempts: Type.Integer({ minimum: 1, maximum: 20, default: 3, description: 'power cycles per wait before the machine is failed' }),
         pollMs: Type.Integer({ minimum: 50, maximum: 60000, default: 2000, description: 'how often a waiting machine is looked at' }),
         productionPort: Type.Integer({ minimum: 1, maximum: 65535, default: 22, description: 'the port whose SSH banner says a machine is up on its production address' }),
+        postInstallRunbook: Type.Optional(
+          Type.Object(
+            {
+              name: Type.String({ minLength: 1 }),
+              params: Type.Record(Type.String(), Type.Union([Type.String(), Type.Integer(), Type.Boolean()]), { default: {} }),
+            },
+            { additionalProperties: false, description: 'run on each machine once it answers on SSH after its install; the machine is ready when it succeeds' },
+          ),
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    ssh: Type.Object(
+      {
+        keyFile: Type.Optional(Type.String({ minLength: 1, description: "the appliance's private key (made with ssh-keygen at the first start if missing); default: DATADIR/ssh/id_ed25519" })),
+        user: Type.String({ minLength: 1, default: 'root', description: "login on machines; a machine's inventory entry can set its own" }),
+        port: Type.Integer({ minimum: 1, maximum: 65535, default: 22 }),
+        connectTimeoutMs: Type.Integer({ minimum: 100, maximum: 600000, default: 10000, description: 'TCP connect plus SSH handshake' }),
+        stepTimeoutS: Type.Integer({ minimum: 1, maximum: 86400, default: 600, description: "a step without its own timeout is killed after this" }),
+        runTimeoutS: Type.Integer({ minimum: 1, maximum: 604800, default: 21600, description: 'a run still going after this is stopped and fails' }),
+        maxConnections: Type.Integer({ minimum: 1, maximum: 4096, default: 64, description: 'SSH connections open at once over every run' }),
+        outputCapBytes: Type.Integer({ minimum: 1024, maximum: 67108864, default: 65536, description: "a step's stdout and stderr kept each (head and tail); the full size is recorded" }),
+        runbooks: Type.Optional(Type.String({ minLength: 1, description: "folder of operators' runbook files (*.yaml); a runbook there overrides a built-in one of the same name" })),
+        jump: Type.Optional(Type.String({ minLength: 1, description: 'the jump host every machine is reached through unless its inventory entry says otherwise' })),
+        jumpHosts: Type.Array(
+          Type.Object(
+            {
+              name: Type.String({ pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$' }),
+              host: Type.String({ minLength: 1 }),
+              port: Type.Integer({ minimum: 1, maximum: 65535, default: 22 }),
+              user: Type.String({ minLength: 1, default: 'root' }),
+            },
+            { additionalProperties: false },
+          ),
+          { default: [], description: 'bastions (or the appliance itself) that forward SSH to machines on networks the appliance cannot reach' },
+        ),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
-import ssh2 from 'ssh2';
+import ssh2, { type ParsedKey } from 'ssh2';
 import { IronbayError } from '../errors.ts';
 
 export interface ApplianceKey {
@@ -51,7 +51,7 @@ export function readApplianceKey(file: string): ApplianceKey {
   }
   const parsed = ssh2.utils.parseKey(privateKey);
   if (parsed instanceof Error) throw new IronbayError('IB_ERR_SSH_KEY', `the appliance SSH key ${file} cannot be used: ${parsed.message} (a key with a passphrase cannot be)`);
-  const key = Array.isArray(parsed) ? parsed[0]! : parsed;
+  const key: ParsedKey = Array.isArray(parsed) ? (parsed as ParsedKey[])[0]! : parsed;
   if (!key.isPrivateKey()) throw new IronbayError('IB_ERR_SSH_KEY', `${file} holds a public key; the appliance needs its private key there`);
   const blob = key.getPublicSSH();
   const comment = key.comment || 'ironbay';

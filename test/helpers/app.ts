@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { buildApp, type App } from '../../daemon/api/app.ts';
 import { BmcService } from '../../daemon/bmc/service.ts';
 import { LifecycleService } from '../../daemon/lifecycle/service.ts';
+import { RunbookService } from '../../daemon/ssh/service.ts';
 import { parseConfig } from '../../daemon/config/load.ts';
 import { inventoryService, type InventoryService } from '../../daemon/inventory/service.ts';
 import { createMetrics } from '../../daemon/metrics.ts';
@@ -17,13 +18,16 @@ export interface TestApp {
   store: Store;
   inventory: InventoryService;
   inventoryFile: string;
+  runbooks: RunbookService;
+  dir: string;
   lifecycle: { stopping: boolean };
   tokens: Record<Role, string>;
   writeInventory(text: string): void;
   close(): Promise<void>;
 }
 
-export async function testApp(inventoryText: string): Promise<TestApp> {
+/** `configText` is appended to the configuration (YAML: an `ssh:` section, say). */
+export async function testApp(inventoryText: string, configText = ''): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), 'ironbay-app-'));
   const store = Store.open(join(dir, 'ironbay.db'));
   const inventoryFile = join(dir, 'inventory.yaml');
@@ -33,12 +37,14 @@ export async function testApp(inventoryText: string): Promise<TestApp> {
   const inventory = inventoryService(store, inventoryFile, log, metrics.inventoryReloads);
   await inventory.reload('test');
   const lifecycle = { stopping: false };
-  const parsed = parseConfig(join(dir, 'ironbay.yaml'), `dataDir: ${dir}\ninventory: ${inventoryFile}\n`);
+  const parsed = parseConfig(join(dir, 'ironbay.yaml'), `dataDir: ${dir}\ninventory: ${inventoryFile}\n${configText}`);
   if (!parsed.ok) throw new Error('test config invalid');
   const bmc = new BmcService({ store, config: parsed.config, log });
   // The reconciler is not started: these tests look at the API, and machines stay where they are put.
   const provisioning = new LifecycleService({ store, config: parsed.config, log, bmc });
-  const app = await buildApp({ config: parsed.config, store, metrics, inventory, bmc, provisioning, log, lifecycle });
+  const runbooks = new RunbookService({ store, config: parsed.config, log });
+  await runbooks.open();
+  const app = await buildApp({ config: parsed.config, store, metrics, inventory, bmc, provisioning, runbooks, log, lifecycle });
   const tokens = {
     viewer: createToken(store, 'test-viewer', 'viewer', 'test'),
     operator: createToken(store, 'test-operator', 'operator', 'test'),
@@ -49,10 +55,13 @@ export async function testApp(inventoryText: string): Promise<TestApp> {
     store,
     inventory,
     inventoryFile,
+    runbooks,
+    dir,
     lifecycle,
     tokens,
     writeInventory: (text) => writeFileSync(inventoryFile, text),
     async close() {
+      await runbooks.close();
       await app.close();
       await bmc.close();
       store.close();

@@ -22,7 +22,9 @@ export type RunEvent =
   | { type: 'step-start'; machine: string; step: number; name: string; command: string; attempt: number }
   | { type: 'step-end'; machine: string; step: number; name: string; state: StepState; exitCode: number | null; attempts: number; durationMs: number; error: string | null }
   | { type: 'machine-end'; machine: string; state: MachineRunState; error: string | null }
-  | { type: 'run-end'; state: 'succeeded' | 'failed' | 'cancelled'; error: string | null; counts: Record<string, number> };
+  | { type: 'run-end'; state: RunEnd; error: string | null; counts: Record<string, number> };
+
+export type RunEnd = 'succeeded' | 'failed' | 'cancelled' | 'interrupted';
 
 export interface RunnerDeps {
   store: Store;
@@ -46,15 +48,17 @@ export interface RunSpec {
   stopOnFailure: boolean;
   actor: string;
   runTimeoutMs: number;
-  /** Aborted by a cancel. */
+  /** Aborted by a cancel, or by the daemon stopping. */
   cancel: AbortSignal;
+  /** True when the abort is the daemon stopping: the run ends 'interrupted', not 'cancelled'. */
+  interrupted?: () => boolean;
   emit: (e: RunEvent) => void;
 }
 
 /** What ssh(1) exits with when the connection fails: a step that expects it survives a reboot. */
 export const CONNECTION_LOST_EXIT = 255;
 
-export async function executeRun(d: RunnerDeps, s: RunSpec): Promise<'succeeded' | 'failed' | 'cancelled'> {
+export async function executeRun(d: RunnerDeps, s: RunSpec): Promise<RunEnd> {
   const stop = new AbortController();
   let stopReason: string | null = null;
   const halt = (why: string): void => {
@@ -62,7 +66,7 @@ export async function executeRun(d: RunnerDeps, s: RunSpec): Promise<'succeeded'
     stopReason = why;
     stop.abort();
   };
-  const onCancel = (): void => halt('cancelled by an operator');
+  const onCancel = (): void => halt(cancelWord(s));
   s.cancel.addEventListener('abort', onCancel, { once: true });
   if (s.cancel.aborted) onCancel();
   const deadline = setTimeout(() => halt(`the run took longer than its ${Math.round(s.runTimeoutMs / 1000)} s limit`), s.runTimeoutMs);
@@ -75,7 +79,7 @@ export async function executeRun(d: RunnerDeps, s: RunSpec): Promise<'succeeded'
   const worker = async (): Promise<void> => {
     while (next < s.targets.length && !stop.signal.aborted && !(stopOnFailure && failedSeen)) {
       const t = s.targets[next++]!;
-      const state = await d.connections.run(() => runMachine(d, s, t, stop.signal, jumps));
+      const state = await d.connections.run(() => runMachine(d, s, t, stop.signal, jumps, () => stopReason ?? 'the run stopped'));
       counts[state] = (counts[state] ?? 0) + 1;
       if (state === 'failed') failedSeen = true;
     }
@@ -90,17 +94,24 @@ export async function executeRun(d: RunnerDeps, s: RunSpec): Promise<'succeeded'
   }
   const skipped = s.targets.length - next;
   if (skipped) counts.skipped = skipped;
-  const state = s.cancel.aborted ? 'cancelled' : failedSeen || stop.signal.aborted ? 'failed' : 'succeeded';
+  const state: RunEnd = s.cancel.aborted ? (s.interrupted?.() ? 'interrupted' : 'cancelled') : failedSeen || stop.signal.aborted ? 'failed' : 'succeeded';
   const error =
-    state === 'cancelled'
-      ? 'cancelled by an operator'
+    state === 'cancelled' || state === 'interrupted'
+      ? cancelWord(s)
       : stopReason ?? (failedSeen ? `${counts.failed ?? 0} of ${s.targets.length} machines failed${skipped ? `; ${skipped} not started (${s.rolling ? 'rolling' : 'stop on failure'})` : ''}` : null);
   d.runs.ended(s.id, state, error, s.actor);
   s.emit({ type: 'run-end', state, error, counts });
   return state;
 }
 
-async function runMachine(d: RunnerDeps, s: RunSpec, t: RunTarget, stop: AbortSignal, jumps: Map<string, Promise<SshConnection>>): Promise<MachineRunState> {
+async function runMachine(
+  d: RunnerDeps,
+  s: RunSpec,
+  t: RunTarget,
+  stop: AbortSignal,
+  jumps: Map<string, Promise<SshConnection>>,
+  stopReason: () => string,
+): Promise<MachineRunState> {
   const values = new Map(s.values);
   let conn: SshConnection | undefined;
   const open = async (): Promise<SshConnection> => {
@@ -126,8 +137,8 @@ async function runMachine(d: RunnerDeps, s: RunSpec, t: RunTarget, stop: AbortSi
   try {
     for (const [idx, step] of s.runbook.steps.entries()) {
       if (stop.aborted) {
-        machineState = s.cancel.aborted ? 'cancelled' : 'failed';
-        machineError ??= 'the run stopped before this machine finished';
+        machineState = s.cancel.aborted ? (s.interrupted?.() ? 'interrupted' : 'cancelled') : 'failed';
+        machineError ??= `${stopReason()} before this machine finished`;
         break;
       }
       if (step.when && !evaluate(parseCondition(step.when)!, values)) {
@@ -172,8 +183,8 @@ async function runMachine(d: RunnerDeps, s: RunSpec, t: RunTarget, stop: AbortSi
         });
         const code = last.lost ? CONNECTION_LOST_EXIT : last.exitCode;
         if (last.stopped === 'cancelled') {
-          state = s.cancel.aborted ? 'cancelled' : 'failed';
-          error = s.cancel.aborted ? 'cancelled by an operator; the remote command was signalled' : 'the run stopped; the remote command was signalled';
+          state = s.cancel.aborted ? (s.interrupted?.() ? 'interrupted' : 'cancelled') : 'failed';
+          error = `${s.cancel.aborted ? cancelWord(s) : stopReason()}; the remote command was signalled`;
           break;
         }
         if (last.stopped === 'timeout') {
@@ -222,8 +233,8 @@ async function runMachine(d: RunnerDeps, s: RunSpec, t: RunTarget, stop: AbortSi
         s.actor,
       );
       s.emit({ type: 'step-end', machine: t.name, step: idx, name: step.name, state, exitCode: last?.exitCode ?? null, attempts: attempt, durationMs, error });
-      if (state === 'cancelled') {
-        machineState = 'cancelled';
+      if (state === 'cancelled' || state === 'interrupted') {
+        machineState = state;
         machineError = error;
         break;
       }
@@ -241,6 +252,10 @@ async function runMachine(d: RunnerDeps, s: RunSpec, t: RunTarget, stop: AbortSi
   s.emit({ type: 'machine-end', machine: t.name, state: machineState, error: machineError });
   if (machineState === 'failed') d.log.info({ run: s.id, machine: t.name, error: machineError }, 'runbook failed on a machine');
   return machineState;
+}
+
+function cancelWord(s: RunSpec): string {
+  return s.interrupted?.() ? 'the daemon stopped during the run' : 'cancelled by an operator';
 }
 
 /** Waits between tries; false when the run stopped meanwhile. */

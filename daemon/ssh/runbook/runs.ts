@@ -218,8 +218,14 @@ export class RunStore {
   list(f: { runbook?: string; state?: string; limit?: number } = {}): RunSummary[] {
     const where: string[] = [];
     const args: (string | number)[] = [];
-    if (f.runbook) (where.push('runbook = ?'), args.push(f.runbook));
-    if (f.state) (where.push('state = ?'), args.push(f.state));
+    if (f.runbook) {
+      where.push('runbook = ?');
+      args.push(f.runbook);
+    }
+    if (f.state) {
+      where.push('state = ?');
+      args.push(f.state);
+    }
     const limit = Math.min(Math.max(f.limit ?? 50, 1), 1000);
     const rows = this.store.db.prepare(`SELECT * FROM runbook_runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${limit}`).all(...args) as RunRow[];
     return rows.map((r) => this.summary(r));
@@ -243,6 +249,11 @@ export class RunStore {
       endedAt: r.ended_at,
       machines: counts,
     };
+  }
+
+  summaryOf(id: number): RunSummary | undefined {
+    const r = this.store.db.prepare('SELECT * FROM runbook_runs WHERE id = ?').get(id) as RunRow | undefined;
+    return r && this.summary(r);
   }
 
   get(id: number, machine?: string): RunDetail | undefined {
