@@ -11,6 +11,7 @@ import type { ConfigResult } from '../config/load.ts';
 import type { EventRow } from '../store/db.ts';
 import type { ApiClient } from './client.ts';
 import { printBootTimeline, printDiff, printEvent, printMachine } from './render.ts';
+import { registerRunbookCommands } from './runbooks.ts';
 import { table } from './table.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -338,6 +339,8 @@ runbook
     const r = loadRunbook(file, readInput(file));
     reportValidation(file, r.ok ? { summary: `runbook ${r.runbook.name}, ${r.runbook.steps.length} steps`, data: { name: r.runbook.name, steps: r.runbook.steps.length } } : r.errors, o.json);
   });
+
+registerRunbookCommands(program, runbook, client, out, json);
 
 const token = program.command('token').description('API tokens (admin)');
 token

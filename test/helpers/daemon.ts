@@ -62,6 +62,8 @@ export class TestDaemon {
     const argv = [process.execPath, ...DAEMON_NODE_FLAGS, CLI, 'daemon', '--config', this.configFile];
     // `ip netns exec` execs the daemon in place, so signals sent to proc reach the daemon itself.
     if (this.netns) argv.unshift('ip', 'netns', 'exec', this.netns);
+    // A restart looks for its own 'ironbay started' (with its own port), not the last start's.
+    const from = this.logs.length;
     this.proc = spawn(argv[0]!, argv.slice(1), {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...DAEMON_ENV },
@@ -83,7 +85,7 @@ export class TestDaemon {
       }
     });
     this.proc.stderr!.on('data', (chunk: Buffer) => this.logs.push({ level: 0, msg: chunk.toString() }));
-    const started = await this.waitForLog((l) => l.msg === 'ironbay started', timeoutMs);
+    const started = await this.waitForLog((l) => l.msg === 'ironbay started', timeoutMs, from);
     this.url = String(started.url);
     this.token = readFileSync(join(this.dir, 'data', 'admin.token'), 'utf8').trim();
   }
