@@ -73,7 +73,7 @@ export function verifiedIpxeBinaries(dir: string): Set<string> {
 /** How long the start waits for a boot interface's link and address (carrier comes up late). */
 const ADDRESS_WAIT_MS = 15_000;
 
-export async function startBootPlane(config: Readonly<Config>, store: Store, log: Logger): Promise<BootPlane> {
+export async function startBootPlane(config: Readonly<Config>, store: Store, log: Logger, opts: { applianceKeys?: () => string[] } = {}): Promise<BootPlane> {
   const missing = config.boot.interfaces.filter((d) => !existsSync(`/sys/class/net/${d}`));
   if (missing.length) throw new BootPlaneError(`boot interface${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not found on this host`);
   for (let waited = 0; !config.boot.advertise && waited < ADDRESS_WAIT_MS; waited += 250) {
@@ -131,7 +131,7 @@ export async function startBootPlane(config: Readonly<Config>, store: Store, log
       closers.push(async () => ra.close());
     }
 
-    const http = await buildBootApp({ config, store, log, assets: bootAssets(roots), advertise: httpBase });
+    const http = await buildBootApp({ config, store, log, assets: bootAssets(roots), advertise: httpBase, ...(opts.applianceKeys && { applianceKeys: opts.applianceKeys }) });
     await http.listen({ host: config.boot.http.listen ?? advertise, port: config.boot.http.port });
     closers.push(() => http.close());
 

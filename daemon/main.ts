@@ -41,15 +41,16 @@ export async function runDaemon(config: Readonly<Config>, configFile: string): P
 
   // The boot plane refuses to start rather than serve on the wrong interfaces: a boot
   // interface that is missing or has no address stops the daemon with the reason.
+  // The runbooks' key first: the boot plane puts it in every installed machine's authorized keys.
+  const runbooks = new RunbookService({ store, config, log: log.child({ mod: 'runbooks' }) });
+  await runbooks.open();
   const bootPlane = config.boot.interfaces.length
-    ? await startBootPlane(config, store, log)
+    ? await startBootPlane(config, store, log, { applianceKeys: () => [runbooks.publicKey().publicKey] })
     : undefined;
   if (bootPlane) metrics.registerBootPlane({ dhcp: () => bootPlane.dhcp.stats(), tftp: () => bootPlane.tftp.stats() });
 
   const bmc = new BmcService({ store, config, log: log.child({ mod: 'bmc' }), metrics });
-  const runbooks = new RunbookService({ store, config, log: log.child({ mod: 'runbooks' }) });
-  await runbooks.open();
-  const provisioning = new LifecycleService({ store, config, log: log.child({ mod: 'lifecycle' }), bmc });
+  const provisioning = new LifecycleService({ store, config, log: log.child({ mod: 'lifecycle' }), bmc, runbooks });
   const lifecycle = { stopping: false };
   const app = await buildApp({ config, store, metrics, inventory, bmc, provisioning, runbooks, log, lifecycle });
   const url = await app.listen({ host: config.api.listen, port: config.api.port });

@@ -33,6 +33,8 @@ export interface BootAppOptions {
   holdSeconds?: number;
   /** Memory for hot assets (kernels, initrds); 0 streams everything from disk. Default 256 MiB. */
   assetCacheBytes?: number;
+  /** Public keys every installed machine authorizes besides its profile's: the appliance's own, so runbooks reach it. */
+  applianceKeys?: () => string[];
 }
 
 export interface BootAppDeps extends BootAppOptions {

@@ -26,8 +26,9 @@ const sq = (v: string): string => `'${v.replace(/'/g, `'\\''`)}'`;
 /** A YAML double-quoted scalar (JSON strings are valid YAML). */
 const yq = (v: string): string => JSON.stringify(v);
 
-export function seedFile(file: SeedFile, m: Machine, profile: Profile | undefined, bootId: number): string {
-  const keys = profile?.sshAuthorizedKeys ?? [];
+/** `extraKeys`: authorized besides the profile's (the appliance's own key, so its runbooks reach the machine). */
+export function seedFile(file: SeedFile, m: Machine, profile: Profile | undefined, bootId: number, extraKeys: readonly string[] = []): string {
+  const keys = [...new Set([...extraKeys, ...(profile?.sshAuthorizedKeys ?? [])])];
   const prod = m.production;
   const mac = productionMac(m);
   switch (file) {

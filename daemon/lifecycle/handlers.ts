@@ -3,7 +3,7 @@
 // next — stay and look again later, or move — without writing anything itself.
 import { isIronbayError } from '../errors.ts';
 import type { MachineState } from '../store/machines.ts';
-import type { BootSignals, Power, Reach } from './ports.ts';
+import type { BootSignals, Power, PostInstall, Reach } from './ports.ts';
 import type { Outcome, Work } from './rows.ts';
 
 export interface LifecycleTiming {
@@ -29,6 +29,8 @@ export interface HandlerDeps {
   power: Power;
   signals: BootSignals;
   reach: Reach;
+  /** Between answering on SSH and ready; absent, a machine that answers is ready. */
+  postInstall?: PostInstall | undefined;
   timing: LifecycleTiming;
   /** The install method of a machine's profile: a live machine network-boots every time. */
   installMethod(profile: string | null): 'image' | 'live' | undefined;
@@ -127,7 +129,12 @@ const HANDLERS: Partial<Record<MachineState, Handler>> = {
     // Quarantined, never re-installed: the boot plane answers it "local disk" meanwhile.
     if (!isLive(w, d) && d.signals.since(w.m.id, acted).pxe) return move(w, 'failed', 'boot loop: it network-booted again after the install instead of booting its disk', { actedAt: null, deadline: null }, null);
     const r = await d.reach.reachable(w.m);
-    if (r.ok) return move(w, 'ready', `reachable: ${r.detail}`, { goal: null, attempts: 0, actedAt: null, deadline: null }, now + d.timing.readyCheckMs);
+    if (r.ok) {
+      const p = d.postInstall ? await d.postInstall.step(w.m, acted) : { state: 'done' as const, detail: '' };
+      if (p.state === 'running') return stay(w, now + d.timing.pollMs);
+      if (p.state === 'failed') return move(w, 'failed', p.detail, { actedAt: null, deadline: null }, null);
+      return move(w, 'ready', `reachable: ${r.detail}${p.detail ? `; ${p.detail}` : ''}`, { goal: null, attempts: 0, actedAt: null, deadline: null }, now + d.timing.readyCheckMs);
+    }
     if (now < (w.lc.deadline ?? 0)) return stay(w, now + d.timing.pollMs);
     const attempts = w.lc.attempts + 1;
     if (attempts >= d.timing.attempts) {

@@ -29,6 +29,15 @@ export interface BootSignals {
   since(machineId: number, t: number): BootSeen;
 }
 
+/**
+ * What happens between "answers on SSH" and `ready`: the configured post-install runbook, started
+ * once per install and followed through the store, so a restart neither loses nor repeats it.
+ */
+export interface PostInstall {
+  /** `since`: when the installed system was booted (a run or host-key pin older than it belongs to the previous system). */
+  step(m: MachineRecord, since: number): Promise<{ state: 'done' | 'running' | 'failed'; detail: string }>;
+}
+
 export interface Reach {
   /** Is the machine up on its production address (an SSH banner on the configured port)? */
   reachable(m: MachineRecord): Promise<{ ok: boolean; detail: string }>;

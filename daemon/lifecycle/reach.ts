@@ -1,16 +1,17 @@
 // "Is it up on the production network?": a TCP connection to the machine's production
 // address and an SSH identification line (RFC 4253 §4.2: "SSH-protoversion-…") within a
-// deadline. The runbooks issue replaces this with a real SSH login and a post-install runbook.
+// deadline. A real login follows in the post-install runbook (post-install.ts) when one is configured.
 import { connect } from 'node:net';
 import type { MachineRecord } from '../store/machines.ts';
 import type { Reach } from './ports.ts';
 
-export function sshBanner(port: number, timeoutMs: number): Reach {
+export function sshBanner(defaultPort: number, timeoutMs: number): Reach {
   return {
     reachable(m: MachineRecord) {
       const cidr = m.spec.production?.address;
       if (!cidr) return Promise.resolve({ ok: false, detail: `${m.name} has no production address in the inventory` });
       const host = cidr.split('/')[0]!;
+      const port = m.spec.ssh?.port ?? defaultPort;
       return new Promise((resolve) => {
         let buf = '';
         const s = connect({ host, port, timeout: timeoutMs });

@@ -13,7 +13,7 @@ import { Limiter } from '../lib/limiter.ts';
 import type { Store } from '../store/db.ts';
 import { handlerFor, type HandlerDeps, type LifecycleTiming } from './handlers.ts';
 import { LifecycleRows, type Outcome, type Work } from './rows.ts';
-import type { BootSignals, Power, Reach } from './ports.ts';
+import type { BootSignals, Power, PostInstall, Reach } from './ports.ts';
 
 export interface ReconcilerOptions {
   store: Store;
@@ -21,6 +21,7 @@ export interface ReconcilerOptions {
   power: Power;
   signals: BootSignals;
   reach: Reach;
+  postInstall?: PostInstall;
   timing: LifecycleTiming;
   /** The install method of a profile (default: look it up in the applied inventory). */
   installMethod?: (profile: string | null) => 'image' | 'live' | undefined;
@@ -41,7 +42,7 @@ const FLUSH_MS = 10;
 
 export class Reconciler {
   readonly rows: LifecycleRows;
-  private readonly o: Required<ReconcilerOptions>;
+  private readonly o: Required<Omit<ReconcilerOptions, 'postInstall'>> & Pick<ReconcilerOptions, 'postInstall'>;
   private readonly deps: HandlerDeps;
   private readonly limiter: Limiter;
   private readonly running = new Set<number>();
@@ -64,7 +65,7 @@ export class Reconciler {
     const installMethod = o.installMethod ?? ((p: string | null) => (p ? profiles.profile(p)?.install?.method : undefined));
     this.o = { concurrency: 64, tickMs: 250, batch: 2000, installMethod, ...o };
     this.rows = new LifecycleRows(o.store);
-    this.deps = { power: o.power, signals: o.signals, reach: o.reach, timing: o.timing, installMethod };
+    this.deps = { power: o.power, signals: o.signals, reach: o.reach, postInstall: o.postInstall, timing: o.timing, installMethod };
     this.limiter = new Limiter(this.o.concurrency);
   }
 

@@ -11,6 +11,8 @@ import { LifecycleActions, type ActionResult } from './actions.ts';
 import type { LifecycleTiming } from './handlers.ts';
 import type { Power } from './ports.ts';
 import { sshBanner } from './reach.ts';
+import { runbookPostInstall } from './post-install.ts';
+import type { RunbookService } from '../ssh/service.ts';
 import { ACTOR, Reconciler } from './reconciler.ts';
 import { storeSignals } from './signals.ts';
 
@@ -44,7 +46,7 @@ export class LifecycleService {
   readonly reconciler: Reconciler;
   private readonly actions: LifecycleActions;
 
-  constructor(o: { store: Store; config: Readonly<Config>; log: Logger; bmc: BmcService; power?: Power }) {
+  constructor(o: { store: Store; config: Readonly<Config>; log: Logger; bmc: BmcService; power?: Power; runbooks?: RunbookService }) {
     const c = o.config.lifecycle;
     this.actions = new LifecycleActions(o.store);
     this.reconciler = new Reconciler({
@@ -53,6 +55,7 @@ export class LifecycleService {
       power: o.power ?? bmcPower(o.bmc),
       signals: storeSignals(o.store),
       reach: sshBanner(c.productionPort, 3000),
+      postInstall: runbookPostInstall(o.store, o.runbooks, c.postInstallRunbook),
       timing: timingOf(c),
       maxPowerCycling: c.maxPowerCycling,
       maxInstalling: c.maxInstalling,

@@ -35,6 +35,14 @@ describe('installer seed', () => {
     assert.equal(out, `kvm-01|52:54:00:00:00:02|198.18.2.11/24|${p.sshAuthorizedKeys!.join('\n')}\n`);
   });
 
+  test("the appliance's key is authorized on every installed machine, first and once", () => {
+    const appliance = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIApplianceKeyForRunbooksxxxxxxxxxxxxxxxxxxx ironbay';
+    const ud = load(seedFile('user-data', m, p, 7, [appliance, p.sshAuthorizedKeys![0]!])) as { ssh_authorized_keys: string[] };
+    assert.deepEqual(ud.ssh_authorized_keys, [appliance, ...p.sshAuthorizedKeys!]);
+    assert.deepEqual((load(seedFile('user-data', m, undefined, 7, [appliance])) as { ssh_authorized_keys: string[] }).ssh_authorized_keys, [appliance]);
+    assert.ok(seedFile('ironbay.env', m, p, 7, [appliance]).includes(`IRONBAY_SSH_AUTHORIZED_KEYS='${appliance}\n`));
+  });
+
   test('the production NIC: production.interface when it is a MAC, else the last MAC', () => {
     assert.equal(productionMac(m), '52:54:00:00:00:02');
     assert.equal(productionMac({ ...m, production: { address: '198.18.2.11/24', interface: '52-54-00-00-00-01' } }), '52:54:00:00:00:01');

@@ -9,7 +9,7 @@ import type { BootAppDeps } from '../http-app.ts';
 import { bootLookup } from '../lookup.ts';
 import { SEED_FILES, seedFile, seedKey } from '../seed.ts';
 
-export const configRoutes: FastifyPluginAsyncTypebox<BootAppDeps> = async (app, { store }) => {
+export const configRoutes: FastifyPluginAsyncTypebox<BootAppDeps> = async (app, { store, applianceKeys }) => {
   const lookup = bootLookup(store);
   const session = store.db.prepare('SELECT s.token_hash, m.spec, m.profile FROM boot_sessions s JOIN machines m ON m.id = s.machine_id WHERE s.id = ?');
   app.get(
@@ -24,7 +24,7 @@ export const configRoutes: FastifyPluginAsyncTypebox<BootAppDeps> = async (app, 
       }
       const profile: Profile | undefined = row.profile ? lookup.profile(row.profile) : undefined;
       reply.type(file === 'ironbay.env' ? 'text/plain; charset=utf-8' : 'text/yaml; charset=utf-8').header('cache-control', 'no-store');
-      return seedFile(file, JSON.parse(row.spec) as Machine, profile, boot);
+      return seedFile(file, JSON.parse(row.spec) as Machine, profile, boot, applianceKeys?.() ?? []);
     },
   );
 };
