@@ -196,7 +196,7 @@ export class RunbookService {
       }
     }
     if (problems.length) throw new IronbayError('IB_ERR_BAD_REQUEST', problems.join('; '), { details: { problems } });
-    const captures = new Set(rb.steps.flatMap((s) => (s.capture ? [s.capture] : [])));
+    const captures = new Set(rb.steps.flatMap((s) => (s.capture ? [s.capture, `${s.capture}.ok`, `${s.capture}.exit`] : [])));
     const rolling = req.rolling ?? false;
     return {
       loaded,

@@ -165,8 +165,18 @@ test('a non-zero exit fails the machine and stops its steps, unless the step con
 description: exits
 steps:
   - name: tolerated
-    run: exit 3
+    run: echo partial; exit 3
+    capture: tolerated
     continueOnError: true
+  - name: on its failure
+    run: echo "recovering from" \${tolerated}
+    when: '!tolerated.ok'
+  - name: on its success
+    run: echo never
+    when: tolerated.ok
+  - name: on its code
+    run: echo "code was 3"
+    when: "tolerated.exit == '3'"
   - name: expected
     run: exit 7
     expect: [0, 7]
@@ -181,17 +191,22 @@ steps:
   assert.match(r.error!, /2 of 2 machines failed/);
   for (const m of r.machineRuns) {
     assert.equal(m.state, 'failed');
-    assert.match(m.error!, /step 3 \(fails\): exit 5, expected 0/);
+    assert.match(m.error!, /step 6 \(fails\): exit 5, expected 0/);
     assert.deepEqual(
       m.steps.map((s) => [s.state, s.exitCode]),
       [
         ['failed', 3],
+        ['succeeded', 0],
+        ['skipped', null],
+        ['succeeded', 0],
         ['succeeded', 7],
         ['failed', 5],
       ],
     );
-    assert.equal(m.steps[2]!.stdout, 'about to fail\n');
-    assert.equal(m.steps[2]!.stderr, 'reason\n', 'the PID line ironbay uses is not part of stderr');
+    assert.equal(m.steps[1]!.stdout, 'recovering from partial\n', "a failed step's capture is kept for later steps");
+    assert.equal(m.steps[3]!.stdout, 'code was 3\n');
+    assert.equal(m.steps[5]!.stdout, 'about to fail\n');
+    assert.equal(m.steps[5]!.stderr, 'reason\n', 'the PID line ironbay uses is not part of stderr');
   }
 });
 

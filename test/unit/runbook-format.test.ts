@@ -97,5 +97,46 @@ steps:
     assert.deepEqual([t('restart'), t('!restart'), t('empty'), t('zero'), t('!missing')], [true, false, false, false, true]);
     assert.deepEqual([t("mode == 'it\\'s safe'"), t("mode != 'fast'"), t("mode == 'fast'")], [true, true, false]);
     assert.equal(parseCondition('mode = fast'), undefined);
+    assert.deepEqual(parseCondition("probe.exit != '0'"), { name: 'probe.exit', op: '!=', value: '0' });
+    assert.deepEqual(parseCondition('!probe.ok'), { name: 'probe.ok', op: 'falsy' });
+    assert.equal(parseCondition('probe.stdout'), undefined);
+  });
+
+  test("conditions on an earlier step's result: CAPTURE.ok and CAPTURE.exit, only for captures that come before", () => {
+    const text = `name: results
+description: x
+parameters:
+  force: { type: boolean, default: false }
+steps:
+  - name: probe
+    run: command -v virsh
+    capture: probe
+    continueOnError: true
+  - name: install
+    run: apt-get install -y libvirt-daemon-system
+    when: '!probe.ok'
+  - name: odd exit
+    run: echo odd
+    when: "probe.exit == '127'"
+  - name: param result
+    run: echo no
+    when: force.ok
+  - name: later
+    run: echo no
+    when: after.exit
+  - name: after
+    run: echo
+    capture: after
+`;
+    const r = loadRunbook('results.yaml', text);
+    assert.ok(!r.ok);
+    assert.deepEqual(
+      r.errors.map(formatSourceError),
+      [
+        "results.yaml:18:11 steps[3].when: force.ok: force is no earlier step's capture (.ok and .exit are a captured step's result)",
+        "results.yaml:21:11 steps[4].when: after.exit: after is no earlier step's capture (.ok and .exit are a captured step's result)",
+      ],
+    );
+    assert.ok(loadRunbook('results.yaml', text.split('  - name: param result')[0]!).ok);
   });
 });

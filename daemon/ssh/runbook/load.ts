@@ -44,8 +44,10 @@ export function loadRunbook(file: string, text: string): RunbookResult {
     }
     if (typeof s.when === 'string') {
       const c = parseCondition(s.when);
-      if (!c) errors.push(doc.error([...at, 'when'], "a condition is NAME, !NAME, NAME == 'text' or NAME != 'text'"));
-      else if (!known.has(c.name)) errors.push(doc.error([...at, 'when'], `${c.name} is no parameter and no earlier step's capture`));
+      const base = c?.name.split('.')[0] ?? '';
+      if (!c) errors.push(doc.error([...at, 'when'], "a condition is NAME, !NAME, NAME == 'text' or NAME != 'text' (NAME: a parameter, a capture, or CAPTURE.ok / CAPTURE.exit)"));
+      else if (c.name.includes('.') && !captures.has(base)) errors.push(doc.error([...at, 'when'], `${c.name}: ${base} is no earlier step's capture (.ok and .exit are a captured step's result)`));
+      else if (!known.has(base)) errors.push(doc.error([...at, 'when'], `${c.name} is no parameter and no earlier step's capture`));
     }
     if (typeof s.capture === 'string') {
       if (known.has(s.capture)) errors.push(doc.error([...at, 'capture'], `${s.capture} is already a ${captures.has(s.capture) ? 'capture' : 'parameter'}`));

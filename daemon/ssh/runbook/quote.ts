@@ -25,12 +25,16 @@ export function substitute(text: string, values: ReadonlyMap<string, string>): s
 
 export type Condition = { name: string; op: 'truthy' | 'falsy' } | { name: string; op: '==' | '!='; value: string };
 
-/** `when:` — NAME, !NAME, NAME == 'text', NAME != 'text'. Undefined when it is none of them. */
+/**
+ * `when:` — NAME, !NAME, NAME == 'text', NAME != 'text'. NAME is a parameter, an earlier step's
+ * capture, or that step's result: CAPTURE.ok ('true' when it succeeded) or CAPTURE.exit (its
+ * exit code). Undefined when it is none of these forms.
+ */
 export function parseCondition(text: string): Condition | undefined {
   const t = text.trim();
-  let m = /^(!?)([a-z][a-z0-9_]{0,62})$/.exec(t);
+  let m = /^(!?)([a-z][a-z0-9_]{0,62}(?:\.(?:ok|exit))?)$/.exec(t);
   if (m) return { name: m[2]!, op: m[1] ? 'falsy' : 'truthy' };
-  m = /^([a-z][a-z0-9_]{0,62})\s*(==|!=)\s*'((?:[^'\\]|\\.)*)'$/.exec(t);
+  m = /^([a-z][a-z0-9_]{0,62}(?:\.(?:ok|exit))?)\s*(==|!=)\s*'((?:[^'\\]|\\.)*)'$/.exec(t);
   if (m) return { name: m[1]!, op: m[2] as '==' | '!=', value: m[3]!.replace(/\\(.)/g, '$1') };
   return undefined;
 }

@@ -142,6 +142,7 @@ async function runMachine(
         break;
       }
       if (step.when && !evaluate(parseCondition(step.when)!, values)) {
+        if (step.capture) record(values, step.capture, '', false, null);
         const e = { state: 'skipped' as const, attempts: 0, exitCode: null, exitSignal: null, error: `when ${step.when}: false`, stdout: '', stderr: '', stdoutBytes: 0, stderrBytes: 0, truncated: false };
         d.runs.stepEnded(s.id, t.name, idx, step.name, '', e, s.actor);
         s.emit({ type: 'step-end', machine: t.name, step: idx, name: step.name, state: 'skipped', exitCode: null, attempts: 0, durationMs: 0, error: e.error });
@@ -204,12 +205,14 @@ async function runMachine(
         }
         if (stop.aborted || attempt >= tries || !(await pause(step.retryDelay ?? 0, stop))) break;
       }
-      if (state === 'succeeded' && step.capture && last) {
-        const full = last.stdout.full();
-        if (full === undefined) {
+      if (step.capture) {
+        const full = last?.stdout.full();
+        if (state === 'succeeded' && full === undefined) {
           state = 'failed';
-          error = `capture ${step.capture}: the output (${last.stdout.total} bytes) is larger than the output cap`;
-        } else values.set(step.capture, full.replace(/\n+$/, ''));
+          error = `capture ${step.capture}: the output (${last?.stdout.total ?? 0} bytes) is larger than the output cap`;
+        }
+        // A failed step's output and result are kept too: a later step may act on them (continueOnError).
+        record(values, step.capture, (full ?? '').replace(/\n+$/, ''), state === 'succeeded', last?.lost ? CONNECTION_LOST_EXIT : (last?.exitCode ?? null));
       }
       const durationMs = Math.round(performance.now() - started);
       d.runs.stepEnded(
@@ -252,6 +255,13 @@ async function runMachine(
   s.emit({ type: 'machine-end', machine: t.name, state: machineState, error: machineError });
   if (machineState === 'failed') d.log.info({ run: s.id, machine: t.name, error: machineError }, 'runbook failed on a machine');
   return machineState;
+}
+
+/** A capture and its step's result, for later steps' commands and conditions. */
+function record(values: Map<string, string>, name: string, stdout: string, ok: boolean, exit: number | null): void {
+  values.set(name, stdout);
+  values.set(`${name}.ok`, String(ok));
+  values.set(`${name}.exit`, exit === null ? '' : String(exit));
 }
 
 function cancelWord(s: RunSpec): string {

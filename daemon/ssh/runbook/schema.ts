@@ -37,7 +37,9 @@ export const StepSchema = Type.Object(
     expect: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 255 }), { minItems: 1, description: 'exit codes that count as success; default [0]' })),
     retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
     retryDelay: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600, description: 'seconds between tries' })),
-    when: Type.Optional(Type.String({ minLength: 1, description: "NAME, !NAME, NAME == 'text' or NAME != 'text': a parameter or an earlier capture" })),
+    when: Type.Optional(
+      Type.String({ minLength: 1, description: "NAME, !NAME, NAME == 'text' or NAME != 'text': a parameter, an earlier capture, or its step's result CAPTURE.ok / CAPTURE.exit" }),
+    ),
     capture: Type.Optional(ident('a capture name')),
     sudo: Type.Optional(Type.Boolean()),
     continueOnError: Type.Optional(Type.Boolean()),
