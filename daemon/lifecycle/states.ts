@@ -39,8 +39,8 @@ export const TRANSITIONS: Readonly<Record<MachineState, readonly Transition[]>> 
     { to: 'failed', on: 'BMC error / boot device not applied' },
   ],
   rebooting: [
-    { to: 'ready', on: 'reachable on the production address' },
-    { to: 'failed', on: 'PXE-booted again (boot loop) / unreachable after K cycles' },
+    { to: 'ready', on: 'answers SSH on the production address; post-install runbook succeeded' },
+    { to: 'failed', on: 'PXE-booted again (boot loop) / unreachable after K cycles / post-install runbook failed' },
   ],
   ready: [
     { to: 'wiping', on: 'deprovision', operator: true },
