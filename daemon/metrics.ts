@@ -53,6 +53,24 @@ export function createMetrics(store: Store): Metrics {
       this.set(row.rejected);
     },
   });
+  new Gauge({
+    name: 'ironbay_runbook_runs',
+    help: 'Runbook runs recorded, by state (running ones are going now)',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      const rows = store.db.prepare('SELECT state, count(*) AS n FROM runbook_runs GROUP BY state').all() as { state: string; n: number }[];
+      for (const st of ['running', 'succeeded', 'failed', 'cancelled', 'interrupted']) this.set({ state: st }, rows.find((r) => r.state === st)?.n ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'ironbay_ssh_host_keys_refused',
+    help: 'Hosts whose SSH host key differs from the pinned one and was refused, waiting for `ironbay hosts accept`',
+    registers: [registry],
+    collect() {
+      this.set((store.db.prepare('SELECT count(*) AS n FROM ssh_host_keys WHERE pending_fingerprint IS NOT NULL').get() as { n: number }).n);
+    },
+  });
   return {
     registry,
     registerBootPlane: (plane) => registerBootPlane(registry, plane),

@@ -370,6 +370,9 @@ test('a changed host key is refused naming the machine and both fingerprints, un
   assert.equal(h.fingerprint, old);
   assert.equal(h.pending?.fingerprint, fresh);
 
+  const metrics = await t.app.inject({ method: 'GET', url: '/metrics' });
+  assert.match(metrics.body, /^ironbay_ssh_host_keys_refused 1$/m, 'a refused key is visible to monitoring');
+  assert.match(metrics.body, /^ironbay_runbook_runs\{state="failed"\} [1-9]/m);
   const wrong = await post(`/api/v1/ssh/hosts/${name(7)}/accept`, { fingerprint: old });
   assert.equal(wrong.status, 409, 'accepting names the key that was seen');
   const ok = await post(`/api/v1/ssh/hosts/${name(7)}/accept`, { fingerprint: fresh });

@@ -3,7 +3,7 @@
 // order with their conditions, deadlines, retries and captures. Everything that happens is
 // recorded (runs.ts) and announced to whoever follows the run.
 import type { Logger } from 'pino';
-import type { IronbayError } from '../../errors.ts';
+import { isIronbayError, type IronbayError } from '../../errors.ts';
 import type { Limiter } from '../../lib/limiter.ts';
 import type { Store } from '../../store/db.ts';
 import { connect, type SshConnection, type SshTarget } from '../connection.ts';
@@ -70,7 +70,7 @@ export async function executeRun(d: RunnerDeps, s: RunSpec): Promise<RunEnd> {
   s.cancel.addEventListener('abort', onCancel, { once: true });
   if (s.cancel.aborted) onCancel();
   const deadline = setTimeout(() => halt(`the run took longer than its ${Math.round(s.runTimeoutMs / 1000)} s limit`), s.runTimeoutMs);
-  const jumps = new Map<string, Promise<SshConnection>>();
+  const jumps = new JumpPool((j) => connect(j, { store: d.store, privateKey: d.privateKey, actor: s.actor, connectTimeoutMs: d.connectTimeoutMs }));
   const counts: Record<string, number> = {};
   const stopOnFailure = s.rolling || s.stopOnFailure;
   let failedSeen = false;
@@ -90,7 +90,7 @@ export async function executeRun(d: RunnerDeps, s: RunSpec): Promise<RunEnd> {
   } finally {
     clearTimeout(deadline);
     s.cancel.removeEventListener('abort', onCancel);
-    for (const j of jumps.values()) void j.then((c) => c.close(), () => undefined);
+    jumps.closeAll();
   }
   const skipped = s.targets.length - next;
   if (skipped) counts.skipped = skipped;
@@ -109,25 +109,14 @@ async function runMachine(
   s: RunSpec,
   t: RunTarget,
   stop: AbortSignal,
-  jumps: Map<string, Promise<SshConnection>>,
+  jumps: JumpPool,
   stopReason: () => string,
 ): Promise<MachineRunState> {
   const values = new Map(s.values);
   let conn: SshConnection | undefined;
   const open = async (): Promise<SshConnection> => {
     if (conn && !conn.closed) return conn;
-    let via: SshConnection | undefined;
-    if (t.jump) {
-      const j = t.jump;
-      let p = jumps.get(j.name);
-      // A jump connection lost under one machine is opened again by the next that needs it.
-      if (p) via = await p.then((c) => (c.closed ? undefined : c), () => undefined);
-      if (!via) {
-        p = connect(j, { store: d.store, privateKey: d.privateKey, actor: s.actor, connectTimeoutMs: d.connectTimeoutMs });
-        jumps.set(j.name, p);
-        via = await p;
-      }
-    }
+    const via = t.jump && (await jumps.get(t.jump));
     conn = await connect(t, { store: d.store, privateKey: d.privateKey, actor: s.actor, connectTimeoutMs: d.connectTimeoutMs, via });
     return conn;
   };
@@ -255,6 +244,48 @@ async function runMachine(
   s.emit({ type: 'machine-end', machine: t.name, state: machineState, error: machineError });
   if (machineState === 'failed') d.log.info({ run: s.id, machine: t.name, error: machineError }, 'runbook failed on a machine');
   return machineState;
+}
+
+/**
+ * A run's connections to jump hosts: one per jump host, shared by every machine behind it. A
+ * lost one is replaced once, however many machines notice; a refusal that another try cannot
+ * mend (a changed host key, a refused key) is remembered for the run instead of being
+ * provoked again by every machine. Every connection ever opened is closed at the run's end.
+ */
+class JumpPool {
+  private readonly current = new Map<string, Promise<SshConnection>>();
+  private readonly opened: Promise<SshConnection>[] = [];
+  private readonly open: (j: SshTarget) => Promise<SshConnection>;
+
+  constructor(open: (j: SshTarget) => Promise<SshConnection>) {
+    this.open = open;
+  }
+
+  async get(j: SshTarget): Promise<SshConnection> {
+    for (;;) {
+      const p = this.current.get(j.name);
+      if (!p) break;
+      let c: SshConnection;
+      try {
+        c = await p;
+      } catch (err) {
+        if (this.current.get(j.name) !== p) continue;
+        if (isIronbayError(err, 'IB_ERR_SSH_HOSTKEY_CHANGED') || isIronbayError(err, 'IB_ERR_SSH_AUTH')) throw err;
+        break;
+      }
+      if (!c.closed) return c;
+      if (this.current.get(j.name) !== p) continue;
+      break;
+    }
+    const p = this.open(j);
+    this.current.set(j.name, p);
+    this.opened.push(p);
+    return p;
+  }
+
+  closeAll(): void {
+    for (const p of this.opened) void p.then((c) => c.close(), () => undefined);
+  }
 }
 
 /** A capture and its step's result, for later steps' commands and conditions. */
