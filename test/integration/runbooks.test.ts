@@ -400,3 +400,23 @@ test('unreachable and refused-key machines fail with their own reasons', async (
   const r = await runToEnd('ping', { target: { names: [name(9)] } });
   assert.match(r.machineRuns[0]!.error!, /refused the appliance's key for user root/);
 });
+
+test('a run past its own deadline is stopped: the remote command is killed and the run fails saying why', async () => {
+  const { executeRun } = await import('../../daemon/ssh/runbook/runner.ts');
+  const { Limiter } = await import('../../daemon/lib/limiter.ts');
+  const { pino } = await import('pino');
+  const rb = { name: 'deadline', description: 'x', steps: [{ name: 'hold', run: 'sleep 8844' }, { name: 'after', run: 'echo no' }] };
+  const s = fleet.servers[10]!;
+  const id = t.runbooks.runs.create({ runbook: rb, source: 'test', digest: 'd', params: {}, options: { parallel: 1, rolling: false, stopOnFailure: false, target: {} }, actor: 'test', machines: [{ name: name(10), address: `${s.host}:${s.port}` }] });
+  const state = await executeRun(
+    { store: t.store, runs: t.runbooks.runs, log: pino({ level: 'silent' }), privateKey: t.runbooks.publicKey().privateKey, connectTimeoutMs: 5000, defaultStepTimeoutMs: 60_000, outputCap: 1024, connections: new Limiter(4) },
+    { id, runbook: rb, values: new Map(), targets: [{ name: name(10), kind: 'machine', host: s.host, port: s.port, user: 'root' }], parallel: 1, rolling: false, stopOnFailure: false, actor: 'test', runTimeoutMs: 1500, cancel: new AbortController().signal, emit: () => undefined },
+  );
+  assert.equal(state, 'failed');
+  const r = t.runbooks.runs.get(id)!;
+  assert.equal(r.error, 'the run took longer than its 1.5 s limit');
+  assert.equal(r.machineRuns[0]!.steps.length, 1);
+  assert.equal(r.machineRuns[0]!.steps[0]!.state, 'failed');
+  assert.match(r.machineRuns[0]!.steps[0]!.error!, /the run took longer than its 1.5 s limit; the remote command was signalled/);
+  assert.equal(await remoteProcesses('sleep 8844'), '');
+});

@@ -69,7 +69,7 @@ export async function executeRun(d: RunnerDeps, s: RunSpec): Promise<RunEnd> {
   const onCancel = (): void => halt(cancelWord(s));
   s.cancel.addEventListener('abort', onCancel, { once: true });
   if (s.cancel.aborted) onCancel();
-  const deadline = setTimeout(() => halt(`the run took longer than its ${Math.round(s.runTimeoutMs / 1000)} s limit`), s.runTimeoutMs);
+  const deadline = setTimeout(() => halt(`the run took longer than its ${s.runTimeoutMs / 1000} s limit`), s.runTimeoutMs);
   const jumps = new JumpPool((j) => connect(j, { store: d.store, privateKey: d.privateKey, actor: s.actor, connectTimeoutMs: d.connectTimeoutMs }));
   const counts: Record<string, number> = {};
   const stopOnFailure = s.rolling || s.stopOnFailure;
