@@ -79,6 +79,7 @@ interface Active {
 
 /** Events kept for late followers; output beyond it is in the store once each step ends. */
 const HISTORY_MAX = 20_000;
+const RECENT_MS = 30_000;
 
 export class RunbookService {
   private readonly store: Store;
@@ -88,6 +89,8 @@ export class RunbookService {
   private key: ApplianceKey | undefined;
   private readonly connections: Limiter;
   private readonly active = new Map<number, Active>();
+  /** A just-ended run's events, for a follower that comes a moment late (a one-machine run can end before the CLI asks). */
+  private readonly recent = new Map<number, RunEvent[]>();
   private readonly shutdown = new AbortController();
 
   constructor(o: { store: Store; config: Readonly<Config>; log: Logger }) {
@@ -278,6 +281,8 @@ export class RunbookService {
       .finally(() => {
         this.shutdown.signal.removeEventListener('abort', onShutdown);
         this.active.delete(id);
+        this.recent.set(id, history);
+        setTimeout(() => this.recent.delete(id), RECENT_MS).unref();
       });
     this.active.set(id, { cancel, listeners, history, done });
     this.log.info({ run: id, runbook: plan.runbook, machines: targets.length, actor }, 'runbook run started');
@@ -287,7 +292,12 @@ export class RunbookService {
   /** Follows a run that is going; undefined when it is not (read the store instead). */
   follow(id: number, listener: (e: RunEvent) => void): (() => void) | undefined {
     const a = this.active.get(id);
-    if (!a) return undefined;
+    if (!a) {
+      const past = this.recent.get(id);
+      if (!past) return undefined;
+      for (const e of past) listener(e);
+      return () => undefined;
+    }
     for (const e of a.history) listener(e);
     a.listeners.add(listener);
     return () => a.listeners.delete(listener);

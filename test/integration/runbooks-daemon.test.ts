@@ -65,6 +65,23 @@ test('ironbay runbook run diagnostics: output prefixed by machine, a result tabl
   assert.doesNotMatch(logs.stdout, /=== h0/);
 });
 
+test('a run that ends before the CLI follows it still streams its output', async () => {
+  const started = await d.api<{ id: number }>('POST', '/api/v1/runbooks/diagnostics/runs', { target: { names: ['h2'] } });
+  assert.equal(started.status, 202);
+  for (let i = 0; i < 200; i++) {
+    const r = await d.api<{ state: string }>('GET', `/api/v1/runs/${started.body.id}`);
+    if (r.body.state !== 'running') break;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  const logs = await runCli(['runbook', 'logs', String(started.body.id), '--follow'], env());
+  assert.equal(logs.code, 0, logs.stderr);
+  assert.match(logs.stdout, /^=== h2 .*: succeeded$/m, 'an ended run: the stored record');
+  const res = await fetch(`${d.url}/api/v1/runs/${started.body.id}/follow`, { headers: { authorization: `Bearer ${d.token}` } });
+  const lines = (await res.text()).trim().split('\n').map((l) => JSON.parse(l) as { type: string; data?: string });
+  assert.ok(lines.some((e) => e.type === 'output' && e.data?.startsWith('Linux')), 'the events of a run that just ended are replayed');
+  assert.equal(lines.at(-1)!.type, 'run-end');
+});
+
 test('--dry-run prints each machine and its exact commands, and runs nothing', async () => {
   const r = await runCli(['runbook', 'run', 'reboot', '--target', 'h2', '--param', 'drain=echo "draining; now"', '--dry-run'], env());
   assert.equal(r.code, 0, r.stderr);

@@ -135,6 +135,8 @@ export const runbookRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { s
         send({ type: 'run-end', state: done.state === 'running' ? 'interrupted' : done.state, error: done.error, counts: done.machines });
         return;
       }
+      // A run that had just ended was replayed whole, its run-end included.
+      if (raw.writableEnded) return;
       streams.add(raw);
       const beat = setInterval(() => raw.write('\n'), HEARTBEAT_MS);
       raw.on('close', () => {
