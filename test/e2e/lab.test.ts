@@ -134,12 +134,12 @@ describe('the lab: ironbay provisions a BIOS and a UEFI machine end to end', { t
     }
   });
 
-  test('the production addresses answer from the appliance with the installed system\'s SSH banner', async () => {
+  test('the production addresses answer from the appliance with the installed system\'s SSH server (Dropbear)', async () => {
     assert.ok(result?.ok, 'the machines did not get to ready');
     for (const m of lab.machines) {
       const r = await lab.inAppliance('timeout', ['10', 'bash', '-c', `exec 3<>/dev/tcp/${m.prodAddress}/22 && IFS= read -r -t 5 line <&3 && printf '%s\\n' "$line"`]);
       assert.equal(r.code, 0, `${m.name}: ${r.stderr}`);
-      assert.match(r.stdout, /^SSH-2\.0-ironbay-lab/);
+      assert.match(r.stdout, /^SSH-2\.0-dropbear_/);
     }
     // And ironbay says so: ready, with the installer's report in the audit log.
     for (const m of lab.machines) {

@@ -6,7 +6,8 @@
 #                    ironbay.image to the disk, the seed from ironbay.config into its FAT
 #                    partition, and reports to ironbay.url
 #   production.img   busybox initrd whose /init is test/lab/assets/production-init.sh: reads the
-#                    seed, configures the production NIC, answers on TCP port 22
+#                    seed, configures the production NIC, runs Dropbear (an SSH server) on port 22
+#                    with the seed's authorized keys for root
 #   disk.img         raw 64 MiB disk that boots the production OS by itself under SeaBIOS and OVMF:
 #                      MBR (syslinux's mbr.bin, disk id 0x1b0a7e11), one partition, bootable,
 #                      type 0x0e, sectors 2048 to the end (byte offset 1048576), FAT16 labelled
@@ -17,8 +18,11 @@
 #   disk.env         the disk's layout for scripts and tests (shell syntax): IRONBAY_DISK_BYTES,
 #                    IRONBAY_DISK_PART_OFFSET (bytes; `mcopy -i disk.img@@OFFSET`), IRONBAY_DISK_LABEL
 # Both initrds carry busybox-static and the kernel's modules for virtio/e1000 NICs, virtio disks
-# and vfat, which this script takes from the kernel's own package (apt-get download + dpkg -x,
-# cached in <folder>/.cache/). Nothing is rebuilt when no input changed (<folder>/.inputs).
+# and vfat, which this script takes from the kernel's own package; production.img also carries
+# dropbear and dropbearkey (dropbear-bin) with the shared libraries they load, from those
+# libraries' packages (libc6 included: nothing comes from this machine's own /lib). Packages are
+# fetched with apt-get download + dpkg -x (never installed), cached in <folder>/.cache/. Nothing
+# is rebuilt when no input changed (<folder>/.inputs).
 # Needs (setup.sh installs them): fdisk (sfdisk), dosfstools, mtools, syslinux, syslinux-common,
 # grub-efi-amd64-bin, grub-common, cpio.
 # Usage: test/lab/assets.sh [folder]
@@ -46,6 +50,10 @@ volume_id=1b0a7e11
 modules=(virtio_pci virtio_net e1000 virtio_blk vfat nls_cp437 nls_ascii nls_utf8 nls_iso8859_1)
 mbr=/usr/lib/syslinux/mbr/mbr.bin
 grub_dir=/usr/lib/grub/x86_64-efi
+# The production OS's SSH server: Debian's dropbear and the packages of every library it and
+# dropbearkey load (the build checks that list against the loader's own, below).
+ssh_packages=(dropbear-bin libtomcrypt1 libtommath1 libgmp10 zlib1g libcrypt1 libc6)
+ssh_programs=(usr/sbin/dropbear usr/bin/dropbearkey)
 
 die() {
   echo "lab assets: $*" >&2
@@ -100,9 +108,59 @@ if [[ $(cat "$modcache/stamp" 2>/dev/null) != "$pkg ${modules[*]}" ]]; then
   echo "lab assets: modules from $pkg: $(tr '\n' ' ' <"$modcache/order")" >&2
 fi
 
+# dropbear, dropbearkey and their libraries, as the production initrd holds them
+# (usr/sbin/dropbear, usr/bin/dropbearkey, lib/x86_64-linux-gnu/*.so*), from the versions
+# apt-cache names now; refetched when one of them changes. The loader itself, run on the
+# extracted files, lists what they need: a library that resolves outside the extracted packages
+# (or not at all) means ssh_packages lacks a package.
+sshcache=$cache/dropbear
+# One apt-cache call for all (each call reads the package lists: ~1 s).
+ssh_want=$(apt-cache policy "${ssh_packages[@]}" 2>/dev/null | awk '/^[^ ]/ { p = $1; sub(/:$/, "", p) } /^ +Candidate: / && $2 != "(none)" { print p "=" $2 }')
+for p in "${ssh_packages[@]}"; do
+  grep -q "^$p=" <<<"$ssh_want" || die "apt-cache knows no $p (apt-get update?)"
+done
+if [[ $(cat "$sshcache/stamp" 2>/dev/null) != "$ssh_want" ]]; then
+  mkdir -p "$cache"
+  work=$(mktemp -d "$cache/.fetch.XXXXXX")
+  trap 'rm -rf "$work"' EXIT
+  mapfile -t wanted <<<"$ssh_want"
+  (cd "$work" && apt-get download -qq "${wanted[@]}" 2>&1) | { grep -v '^W: Download is performed unsandboxed' || true; }
+  shopt -s nullglob
+  debs=("$work"/*.deb)
+  shopt -u nullglob
+  ((${#debs[@]} == ${#ssh_packages[@]})) || die "apt-get download ${wanted[*]} failed"
+  for d in "${debs[@]}"; do dpkg -x "$d" "$work/x"; done
+  x=$work/x
+  loader=$x/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2
+  libpath=$x/lib/x86_64-linux-gnu:$x/usr/lib/x86_64-linux-gnu
+  mkdir -p "$work/root/lib/x86_64-linux-gnu" "$work/root/usr/sbin" "$work/root/usr/bin"
+  for prog in "${ssh_programs[@]}"; do
+    [[ -x $x/$prog ]] || die "no $prog in dropbear-bin"
+    cp "$x/$prog" "$work/root/$prog"
+    # "libz.so.1 => /path (0x…)", "/lib64/ld-linux-x86-64.so.2 => /path (0x…)"; linux-vdso has no path.
+    "$loader" --inhibit-cache --library-path "$libpath" --list "$x/$prog" >"$work/list" || die "$loader --list $prog failed"
+    while read -r name arrow path _; do
+      [[ $arrow == '=>' ]] || continue
+      [[ $path == "$x"/* ]] || die "$prog needs $name, found at '$path', not in ${ssh_packages[*]}"
+      cp -L "$path" "$work/root/lib/x86_64-linux-gnu/${name##*/}"
+    done <"$work/list"
+  done
+  # Each program runs under the extracted loader and libraries (nothing from this machine's /lib).
+  "$loader" --inhibit-cache --library-path "$work/root/lib/x86_64-linux-gnu" "$work/root/usr/sbin/dropbear" -V >"$work/version" 2>&1 || true
+  grep -q '^Dropbear v' "$work/version" || die "the extracted dropbear does not run: $(cat "$work/version")"
+  echo "$ssh_want" >"$work/root/stamp"
+  rm -rf "$sshcache"
+  mv "$work/root" "$sshcache"
+  rm -rf "$work"
+  trap - EXIT
+  echo "lab assets: dropbear from $(tr '\n' ' ' <"$sshcache/stamp")" >&2
+fi
+
 # Everything the outputs are made of; the same hash means nothing to do.
 inputs() {
-  sha256sum "$0" "$src"/* "$e2e/vmlinuz" "$e2e/busybox" "$modcache"/* "$mbr"
+  # This script by its absolute path: the same hash however it was started.
+  sha256sum "$here/${0##*/}" "$src"/* "$e2e/vmlinuz" "$e2e/busybox" "$modcache"/* "$mbr"
+  (cd "$sshcache" && find . -type f | LC_ALL=C sort | xargs sha256sum)
   dpkg-query -W syslinux syslinux-common grub-efi-amd64-bin grub-common mtools dosfstools fdisk cpio
 }
 want=$(inputs | sha256sum | cut -d' ' -f1)
@@ -122,9 +180,10 @@ trap 'rm -rf "$build"' EXIT
 export SOURCE_DATE_EPOCH=315532800
 export MTOOLS_SKIP_CHECK=1
 
-# A gzip'd newc cpio initrd: busybox-static, the modules, the shared shell library and `init`.
+# A gzip'd newc cpio initrd: busybox-static, the modules, the shared shell library and `init`;
+# with `ssh`, dropbear and its libraries too (the loader where their ELF headers name it).
 make_initrd() {
-  local init=$1 dest=$2 root
+  local init=$1 dest=$2 with=${3:-} root
   root=$(mktemp -d "$build/root.XXXXXX")
   mkdir -p "$root"/{bin,dev,etc,lib/ironbay,lib/modules,mnt,proc,root,sbin,sys,tmp,usr/bin,usr/sbin}
   cp "$e2e/busybox" "$root/bin/busybox"
@@ -132,14 +191,19 @@ make_initrd() {
   install -m 0755 "$src/$init" "$root/init"
   install -m 0644 "$src/common.sh" "$root/lib/ironbay/common.sh"
   install -m 0755 "$src/udhcpc-hook.sh" "$root/etc/udhcpc.script"
-  install -m 0755 "$src/ssh-banner.sh" "$root/bin/ssh-banner"
   cp "$modcache"/*.ko "$modcache/order" "$root/lib/modules/"
+  if [[ $with == ssh ]]; then
+    mkdir -p "$root/lib64" "$root/lib/x86_64-linux-gnu"
+    cp "$sshcache"/lib/x86_64-linux-gnu/* "$root/lib/x86_64-linux-gnu/"
+    ln -s ../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$root/lib64/ld-linux-x86-64.so.2"
+    for prog in "${ssh_programs[@]}"; do install -m 0755 "$sshcache/$prog" "$root/$prog"; done
+  fi
   chmod 0755 "$root/bin/busybox"
   find "$root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
   (cd "$root" && find . | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible | gzip -6 -n) >"$dest"
 }
 make_initrd installer-init.sh "$build/installer.img"
-make_initrd production-init.sh "$build/production.img"
+make_initrd production-init.sh "$build/production.img" ssh
 cp "$e2e/vmlinuz" "$build/vmlinuz"
 
 # UEFI: a standalone GRUB (its modules and grub.cfg in a memdisk inside the .efi).

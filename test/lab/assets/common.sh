@@ -64,7 +64,19 @@ network_interfaces() {
   done
 }
 
-# PID 1 must never exit (the kernel panics): the machine waits for its BMC.
+# PID 1 must never exit (the kernel panics): the machine waits for its BMC. It waits on a
+# child, not in one: a trapped signal (handle_power_signals) is then handled at once.
 wait_forever() {
-  while :; do sleep 3600; done
+  while :; do
+    sleep 3600 &
+    wait $!
+  done
+}
+
+# busybox's reboot, poweroff and halt (without -f) signal PID 1 as busybox init expects: TERM,
+# USR2, USR1. This PID 1 does what they ask.
+handle_power_signals() {
+  trap 'sync; reboot -f' TERM
+  trap 'sync; poweroff -f' USR2
+  trap 'sync; halt -f' USR1
 }
