@@ -3,69 +3,19 @@
 // their logs, cancels; pinned host keys.
 import type { Command } from 'commander';
 import { IronbayError } from '../errors.ts';
+import type { RunPlan } from '../ssh/service.ts';
+import type { RunEvent } from '../ssh/runbook/runner.ts';
+import type { MachineRunRecord, RunSummary } from '../ssh/runbook/runs.ts';
 import type { ApiClient } from './client.ts';
 import { table } from './table.ts';
 
 type Out = (s: string) => void;
 
-interface StepOut {
-  idx: number;
-  name: string;
-  command: string;
-  state: string;
-  attempts: number;
-  exitCode: number | null;
-  exitSignal: string | null;
-  error: string | null;
-  durationMs: number | null;
-  stdout: string;
-  stderr: string;
-  stdoutBytes: number;
-  stderrBytes: number;
-  truncated: boolean;
-}
-interface MachineRunOut {
-  machine: string;
-  address: string | null;
-  state: string;
-  error: string | null;
-  startedAt: number | null;
-  endedAt: number | null;
-  steps: StepOut[];
-}
-interface RunOut {
-  id: number;
-  runbook: string;
-  source: string;
-  digest: string;
-  params: Record<string, string>;
-  options: { parallel: number; rolling: boolean; stopOnFailure: boolean; target: { selector?: string } };
-  actor: string;
-  state: string;
-  error: string | null;
-  createdAt: number;
-  endedAt: number | null;
-  machines: Record<string, number>;
-  machineRuns?: MachineRunOut[];
-  active?: boolean;
-}
-interface PlanOut {
-  runbook: string;
-  source: string;
-  digest: string;
-  params: Record<string, string>;
-  target: string;
-  parallel: number;
-  rolling: boolean;
-  stopOnFailure: boolean;
-  machines: { machine: string; address: string; via: string | null; steps: { idx: number; name: string; when: string; command: string; stdin?: string; timeoutS: number; tries: number }[] }[];
-}
-type RunEventOut =
-  | { type: 'output'; machine: string; step: number; stream: 'stdout' | 'stderr'; data: string }
-  | { type: 'step-start'; machine: string; step: number; name: string; command: string; attempt: number }
-  | { type: 'step-end'; machine: string; step: number; name: string; state: string; exitCode: number | null; attempts: number; durationMs: number; error: string | null }
-  | { type: 'machine-end'; machine: string; state: string; error: string | null }
-  | { type: 'run-end'; state: string; error: string | null; counts: Record<string, number> };
+/** The API's views are the service's own types (type-only imports: nothing loads with them). */
+type MachineRunOut = MachineRunRecord;
+type RunOut = RunSummary & { definition?: unknown; machineRuns?: MachineRunOut[]; active?: boolean };
+type PlanOut = RunPlan;
+type RunEventOut = RunEvent;
 
 /** `--target` values: a machine name, or role=, zone=, state=, name= (comma lists), label=KEY=VALUE. */
 export function parseTargets(specs: string[]): Record<string, unknown> | undefined {
@@ -350,7 +300,7 @@ export function registerRunbookCommands(program: Command, runbook: Command, api:
       out(`  source ${r.source} (sha256 ${r.digest.slice(0, 12)})`);
       out(`  started ${when(r.createdAt)} by ${r.actor}${r.endedAt ? `, ended ${when(r.endedAt)} (${seconds(r.endedAt - r.createdAt)})` : ''}`);
       out(`  parameters ${Object.entries(r.params).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ') || '(none)'}`);
-      out(`  target ${r.options.target.selector ?? ''}; ${r.options.rolling ? 'rolling' : `${r.options.parallel} at once${r.options.stopOnFailure ? ', stop on failure' : ''}`}`);
+      out(`  target ${r.options.target.selector}; ${r.options.rolling ? 'rolling' : `${r.options.parallel} at once${r.options.stopOnFailure ? ', stop on failure' : ''}`}`);
       if (r.error) out(`  ${r.error}`);
       out('');
       const rows: (string | undefined)[][] = [];

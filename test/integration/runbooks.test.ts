@@ -407,7 +407,7 @@ test('a run past its own deadline is stopped: the remote command is killed and t
   const { pino } = await import('pino');
   const rb = { name: 'deadline', description: 'x', steps: [{ name: 'hold', run: 'sleep 8844' }, { name: 'after', run: 'echo no' }] };
   const s = fleet.servers[10]!;
-  const id = t.runbooks.runs.create({ runbook: rb, source: 'test', digest: 'd', params: {}, options: { parallel: 1, rolling: false, stopOnFailure: false, target: {} }, actor: 'test', machines: [{ name: name(10), address: `${s.host}:${s.port}` }] });
+  const id = t.runbooks.runs.create({ runbook: rb, source: 'test', digest: 'd', params: {}, options: { parallel: 1, rolling: false, stopOnFailure: false, target: { selector: 'names=' + name(10) } }, actor: 'test', machines: [{ name: name(10), address: `${s.host}:${s.port}` }] });
   const state = await executeRun(
     { store: t.store, runs: t.runbooks.runs, log: pino({ level: 'silent' }), privateKey: t.runbooks.publicKey().privateKey, connectTimeoutMs: 5000, defaultStepTimeoutMs: 60_000, outputCap: 1024, connections: new Limiter(4) },
     { id, runbook: rb, values: new Map(), targets: [{ name: name(10), kind: 'machine', host: s.host, port: s.port, user: 'root' }], parallel: 1, rolling: false, stopOnFailure: false, actor: 'test', runTimeoutMs: 1500, cancel: new AbortController().signal, emit: () => undefined },

@@ -4,6 +4,7 @@
 // run the API has answered for is on disk, and a crash loses at most FLUSH_MS of progress —
 // and the run is then marked 'interrupted', never left looking alive.
 import type { Store } from '../../store/db.ts';
+import type { TargetSelector } from './plan.ts';
 import type { Runbook } from './schema.ts';
 
 export type RunState = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'interrupted';
@@ -14,7 +15,8 @@ export interface RunOptions {
   parallel: number;
   rolling: boolean;
   stopOnFailure: boolean;
-  target: Record<string, unknown>;
+  /** The effective selector, as text; and what the operator gave, when anything. */
+  target: { selector: string; given?: TargetSelector };
 }
 
 export interface RunSummary {
