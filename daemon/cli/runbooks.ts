@@ -201,7 +201,7 @@ export function registerRunbookCommands(program: Command, runbook: Command, api:
     .command('run <name>')
     .description('run a runbook over SSH; output streams prefixed by machine, then a table of machine × result; exit 0 only if every machine succeeded')
     .option('--param <name=value>', 'a parameter (repeatable)', collect, [])
-    .option('--target <spec>', "replaces the runbook's target: a machine NAME, name=A,B, role=R, zone=Z, state=S, label=KEY=VALUE (repeatable)", collect, [])
+    .option('--target <spec>', "replaces the runbook's own target: a machine NAME, name=A,B, role=R, zone=Z, state=S, label=KEY=VALUE (repeatable; together they narrow)", collect, [])
     .option('--dry-run', 'print exactly what would run on which machine, run nothing')
     .option('--parallel <n>', 'machines at once (default 10)', (v) => Number.parseInt(v, 10))
     .option('--rolling', 'one machine at a time, stopping at the first failure')

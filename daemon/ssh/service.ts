@@ -43,7 +43,7 @@ interface Loaded {
 export interface RunRequest {
   runbook: string;
   params?: ParamInput;
-  /** Replaces the runbook's own selector field by field. */
+  /** Replaces the runbook's own selector (a machine named is taken in any state). */
   target?: TargetSelector;
   parallel?: number;
   rolling?: boolean;
@@ -187,7 +187,9 @@ export class RunbookService {
     const loaded = this.load(req.runbook);
     const rb = loaded.runbook;
     const values = resolveParams(rb, req.params ?? {});
-    const sel: TargetSelector = { ...rb.target, ...Object.fromEntries(Object.entries(req.target ?? {}).filter(([, v]) => v !== undefined)) };
+    // An operator's target replaces the runbook's whole: what was typed is what is selected.
+    const given = Object.fromEntries(Object.entries(req.target ?? {}).filter(([, v]) => v !== undefined)) as TargetSelector;
+    const sel: TargetSelector = Object.keys(given).length ? given : (rb.target ?? {});
     const machines = selectTargets(this.store, sel);
     const problems: string[] = [];
     const targets: RunTarget[] = [];

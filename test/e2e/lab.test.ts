@@ -141,10 +141,34 @@ describe('the lab: ironbay provisions a BIOS and a UEFI machine end to end', { t
       assert.equal(r.code, 0, `${m.name}: ${r.stderr}`);
       assert.match(r.stdout, /^SSH-2\.0-dropbear_/);
     }
-    // And ironbay says so: ready, with the installer's report in the audit log.
+    // And ironbay says so: ready, with the installer's report in the audit log, once the
+    // post-install runbook (diagnostics, over SSH with the appliance's key) succeeded on it.
     for (const m of lab.machines) {
       const kinds = (await lab.events(`?machine=${m.name}&limit=1000`)).map((e) => e.kind);
       assert.ok(kinds.includes('boot.installed'), `${m.name} events: ${kinds.join(' ')}`);
+      assert.ok(kinds.includes('ssh.hostkey.pinned') && kinds.includes('runbook.machine.ended'), `${m.name} events: ${kinds.join(' ')}`);
+      const machine = (await lab.apiMachines()).find((x) => x.name === m.name)!;
+      assert.match(machine.stateReason ?? '', /post-install runbook diagnostics \(run \d+\) succeeded/);
     }
+  });
+
+  test('the built-in runbooks run on the lab machines: diagnostics on both, reboot on one (back on SSH with a new boot id)', { timeout: 10 * 60_000 }, async () => {
+    assert.ok(result?.ok, 'the machines did not get to ready');
+    const diag = await lab.cli(['runbook', 'run', 'diagnostics', '--param', 'lines=5']);
+    assert.equal(diag.code, 0, diag.stdout + diag.stderr);
+    for (const m of lab.machines) {
+      assert.match(diag.stdout, new RegExp(`^${m.name} +\\| Linux ${m.name} `, 'm'), 'uname -a, prefixed by the machine');
+      assert.match(diag.stdout, new RegExp(`^${m.name} +succeeded +7/7 `, 'm'));
+    }
+    const plan = await lab.cli(['runbook', 'run', 'kvm-host-prepare', '--target', 'lab-1', '--dry-run']);
+    assert.equal(plan.code, 0, plan.stderr);
+    assert.match(plan.stdout, /^ {2}3\. packages {2}\[if !packages\.ok \(decided at run time\)/m);
+
+    const reboot = await lab.cli(['runbook', 'run', 'reboot', '--target', 'lab-1']);
+    assert.equal(reboot.code, 0, reboot.stdout + reboot.stderr);
+    assert.match(reboot.stdout, /^lab-1 +succeeded +4\/4 /m);
+    const booted = powerOns(lab.machines[0]!).at(-1)!.text;
+    assert.equal(booted.split('IRONBAY-PRODUCTION-UP').length - 1, 2, 'the installed system came up twice in its last power-on: the reboot was in the guest');
+    assert.equal((await lab.apiMachines()).find((x) => x.name === 'lab-1')?.state, 'ready', 'a reboot from its disk is no boot loop');
   });
 });

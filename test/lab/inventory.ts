@@ -46,6 +46,9 @@ export function labConfig(f: LabFiles, bootInterface: string, logLevel = 'info')
     `  assets: ${f.assetsDir}`,
     // Two cores run every VM: power-ons one a second keep the boots from piling up.
     'bmc: { powerOnRate: 1 }',
+    // Ready means more than a banner: the built-in diagnostics runbook ran over SSH as the
+    // appliance (its key is in every installed machine's seed).
+    'lifecycle: { postInstallRunbook: { name: diagnostics, params: { lines: 20 } } }',
     'inventoryReload: { debounceMs: 100 }',
     '',
   ].join('\n');

@@ -20,7 +20,7 @@ const Target = Type.Object(
     labels: Type.Optional(Type.Record(Type.String(), Type.String())),
     states: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, description: "replaces the runbook's own target; machines named are taken in any state" },
 );
 
 const RunBody = Type.Object(

@@ -33,7 +33,7 @@ export function resolveParams(rb: Runbook, input: ParamInput): Map<string, strin
   return values;
 }
 
-/** The runbook's own selector, replaced field by field by the operator's. */
+/** A runbook's own selector, or the operator's in its place. */
 export interface TargetSelector {
   names?: string[] | undefined;
   roles?: string[] | undefined;
