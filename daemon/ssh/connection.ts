@@ -264,17 +264,23 @@ export class SshConnection {
           const rest = errHead.subarray(nl < 0 ? errHead.length : nl + 1);
           errHead = undefined;
           if (line.startsWith(PID_MARK)) pid = Number(line.slice(PID_MARK.length)) || undefined;
+          // Stopped before the PID was known (a cancel right at the step's start): now it is.
+          if (stopped && pid) void this.killGroup(pid, 'TERM', o.privileged);
           d = line.startsWith(PID_MARK) ? rest : Buffer.concat([Buffer.from(line, 'latin1'), rest]);
           if (!d.length) return;
         }
         stderr.push(d);
         o.onStderr?.(d);
       });
-      ch.on('exit', (code: number | null, signal?: string) => {
+      // The exit status comes with 'close' (ssh2 repeats it there), not from 'exit': ssh2 emits
+      // 'exit' as soon as it reads the status, which may be in the same TCP read as the exec's
+      // acknowledgement — before this listener exists (the benchmark lost ~90% of statuses
+      // under load). 'close' waits for the output's end, which waits for our 'data' listener.
+      ch.on('close', (code?: number | null, signal?: string) => {
         if (typeof code === 'number') exitCode = code;
         if (signal) exitSignal = signal;
+        finish();
       });
-      ch.on('close', finish);
       if (o.stdin !== undefined) ch.end(o.stdin);
       else ch.end();
     });

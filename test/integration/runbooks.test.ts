@@ -420,3 +420,23 @@ test('a run past its own deadline is stopped: the remote command is killed and t
   assert.match(r.machineRuns[0]!.steps[0]!.error!, /the run took longer than its 1.5 s limit; the remote command was signalled/);
   assert.equal(await remoteProcesses('sleep 8844'), '');
 });
+
+test('a command stopped before its shell reported its PID is still killed once the PID arrives', async () => {
+  const { connect } = await import('../../daemon/ssh/connection.ts');
+  const s = fleet.servers[11]!;
+  const c = await connect({ name: name(11), kind: 'machine', host: s.host, port: s.port, user: 'root' }, { store: t.store, privateKey: t.runbooks.publicKey().privateKey, actor: 'test', connectTimeoutMs: 5000 });
+  try {
+    // A 1 ms deadline fires before the remote shell has even started.
+    const r = await c.exec({ command: 'sleep 8855', timeoutMs: 1, outputCap: 1024 });
+    assert.equal(r.stopped, 'timeout');
+    assert.equal(r.exitCode, null);
+    // TERM as soon as the PID came, not the KILL that follows a grace period.
+    assert.equal(r.exitSignal, 'SIGTERM');
+    assert.equal(await remoteProcesses('sleep 8855'), '', 'no sleep left behind');
+    const again = await c.exec({ command: 'echo still usable', timeoutMs: 5000, outputCap: 1024 });
+    assert.equal(again.stdout.text(), 'still usable\n');
+    assert.equal(again.exitCode, 0);
+  } finally {
+    c.close();
+  }
+});
