@@ -1,6 +1,7 @@
 // One SSH connection to one host (ssh2), with the host key checked against its pin before any
 // credential is sent, optionally tunnelled through a jump host's connection (direct-tcpip,
 // what `ssh -J` does), and commands run on it with a deadline and a way to stop them.
+import { randomBytes } from 'node:crypto';
 import { Client, type ClientChannel } from 'ssh2';
 import { IronbayError } from '../errors.ts';
 import type { Store } from '../store/db.ts';
@@ -126,9 +127,56 @@ export interface ExecResult {
  * channel — the SSH "signal" request would reach the shell only, not its children, and a
  * `sleep` left behind would hold the channel open.
  */
-const PID_MARK = 'ironbay-pid ';
-const PID_PREFIX = `printf '${PID_MARK}%s\\n' "$$" >&2; `;
 const STOP_GRACE_MS = 2_000;
+/** How far into stderr the PID line is looked for. */
+const PID_SCAN_BYTES = 64 * 1024;
+
+/**
+ * Takes the PID line out of the head of stderr. It is not always the first line: a login
+ * script (bash sources ~/.bashrc for sshd's commands) may print first — pyenv's "cannot
+ * rehash" under load did, and the command could then not be stopped. The mark carries a
+ * nonce so that nothing the host prints is mistaken for it.
+ */
+export class PidLine {
+  readonly prefix: string;
+  private readonly mark: string;
+  private buf: Buffer | undefined = Buffer.alloc(0);
+
+  constructor(nonce = randomBytes(6).toString('hex')) {
+    this.mark = `ironbay-pid-${nonce} `;
+    this.prefix = `printf '${this.mark}%s\\n' "$$" >&2; `;
+  }
+
+  /** The stderr bytes to pass on now, and the PID once it is found. */
+  push(d: Buffer): { pass: Buffer; pid?: number } {
+    if (!this.buf) return { pass: d };
+    const buf = Buffer.concat([this.buf, d]);
+    // latin1: one character per byte, so string offsets are byte offsets.
+    const text = buf.toString('latin1');
+    const at = text.indexOf(this.mark);
+    const nl = at < 0 ? -1 : text.indexOf('\n', at);
+    if (nl >= 0) {
+      this.buf = undefined;
+      const pid = Number(text.slice(at + this.mark.length, nl));
+      return { pass: Buffer.concat([buf.subarray(0, at), buf.subarray(nl + 1)]), ...(Number.isInteger(pid) && pid > 1 && { pid }) };
+    }
+    if (buf.length >= PID_SCAN_BYTES) {
+      this.buf = undefined;
+      return { pass: buf };
+    }
+    // Lines that ended before the mark are the host's own output: pass them on.
+    const cut = at >= 0 ? at : buf.lastIndexOf(10) + 1;
+    this.buf = buf.subarray(cut);
+    return { pass: buf.subarray(0, cut) };
+  }
+
+  /** What is still held back, at the end of the stream. */
+  flush(): Buffer {
+    const rest = this.buf ?? Buffer.alloc(0);
+    this.buf = undefined;
+    return rest;
+  }
+}
 
 export class SshConnection {
   readonly target: SshTarget;
@@ -203,15 +251,15 @@ export class SshConnection {
       durationMs: Math.round(performance.now() - started),
     });
     if (o.signal?.aborted) return result({ stopped: 'cancelled' });
+    const pidLine = new PidLine();
     let ch: ClientChannel;
     try {
-      ch = await this.channel(PID_PREFIX + o.command);
+      ch = await this.channel(pidLine.prefix + o.command);
     } catch (err) {
       return result({ lost: err as IronbayError });
     }
     return new Promise<ExecResult>((resolve) => {
       let pid: number | undefined;
-      let errHead: Buffer | undefined = Buffer.alloc(0);
       let exitCode: number | null = null;
       let exitSignal: string | null = null;
       let stopped: ExecResult['stopped'] = null;
@@ -255,22 +303,15 @@ export class SshConnection {
         o.onStdout?.(d);
       });
       ch.stderr.on('data', (d: Buffer) => {
-        if (errHead) {
-          // The first line is ours (the PID), however the stream splits it.
-          errHead = Buffer.concat([errHead, d]);
-          const nl = errHead.indexOf(10);
-          if (nl < 0 && errHead.length < 64) return;
-          const line = errHead.toString('latin1', 0, nl < 0 ? errHead.length : nl);
-          const rest = errHead.subarray(nl < 0 ? errHead.length : nl + 1);
-          errHead = undefined;
-          if (line.startsWith(PID_MARK)) pid = Number(line.slice(PID_MARK.length)) || undefined;
+        const r = pidLine.push(d);
+        if (r.pid) {
+          pid = r.pid;
           // Stopped before the PID was known (a cancel right at the step's start): now it is.
-          if (stopped && pid) void this.killGroup(pid, 'TERM', o.privileged);
-          d = line.startsWith(PID_MARK) ? rest : Buffer.concat([Buffer.from(line, 'latin1'), rest]);
-          if (!d.length) return;
+          if (stopped) void this.killGroup(pid, 'TERM', o.privileged);
         }
-        stderr.push(d);
-        o.onStderr?.(d);
+        if (!r.pass.length) return;
+        stderr.push(r.pass);
+        o.onStderr?.(r.pass);
       });
       // The exit status comes with 'close' (ssh2 repeats it there), not from 'exit': ssh2 emits
       // 'exit' as soon as it reads the status, which may be in the same TCP read as the exec's
@@ -279,6 +320,11 @@ export class SshConnection {
       ch.on('close', (code?: number | null, signal?: string) => {
         if (typeof code === 'number') exitCode = code;
         if (signal) exitSignal = signal;
+        const held = pidLine.flush();
+        if (held.length) {
+          stderr.push(held);
+          o.onStderr?.(held);
+        }
         finish();
       });
       if (o.stdin !== undefined) ch.end(o.stdin);

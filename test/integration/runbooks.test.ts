@@ -440,3 +440,27 @@ test('a command stopped before its shell reported its PID is still killed once t
     c.close();
   }
 });
+
+test("a login script that prints before ironbay's PID line: the command is still stopped, and that output is kept", async () => {
+  const { connect } = await import('../../daemon/ssh/connection.ts');
+  const { startSshd } = await import('../helpers/sshd.ts');
+  const noise = join(t.dir, 'noise.sh');
+  // bash reads $BASH_ENV before a non-interactive command: the stand-in for a chatty ~/.bashrc.
+  writeFileSync(noise, 'echo "login noise: pyenv cannot rehash" >&2\n');
+  const s = await startSshd({ authorizedKeys: [t.runbooks.publicKey().publicKey], host: '127.0.1.99', extraConfig: [`SetEnv BASH_ENV=${noise}`] });
+  const c = await connect({ name: 'noisy', kind: 'machine', host: s.host, port: s.port, user: 'root' }, { store: t.store, privateKey: t.runbooks.publicKey().privateKey, actor: 'test', connectTimeoutMs: 5000 });
+  try {
+    const r = await c.exec({ command: 'echo out; echo err >&2; exit 4', timeoutMs: 5000, outputCap: 1024 });
+    assert.equal(r.exitCode, 4);
+    // Once per bash that starts (a ~/.bashrc that runs bash scripts prints it again).
+    assert.match(r.stderr.text(), /^(login noise: pyenv cannot rehash\n)+err\n$/);
+    assert.equal(r.stdout.text(), 'out\n');
+    const slow = await c.exec({ command: 'sleep 8866', timeoutMs: 500, outputCap: 1024 });
+    assert.equal(slow.stopped, 'timeout');
+    assert.equal(slow.exitSignal, 'SIGTERM', 'the PID was found behind the noise: TERM, not the KILL of last resort');
+    assert.equal(await remoteProcesses('sleep 8866'), '');
+  } finally {
+    c.close();
+    await s.stop();
+  }
+});
