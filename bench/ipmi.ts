@@ -15,20 +15,20 @@
 // its BMC's chassis: a wrong answer counts as a failure. Each BMC listens on its own loopback
 // address (127.83.N.1): FreeIPMI prints results by host name, without the port.
 // Writes bench/out/ipmi.json. A measurement, not a test: exits 0 whatever the figures.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ipmitool, simRssKiB, startIpmiSim, type SimBmc } from '../test/helpers/ipmi-sim.ts';
 import { run } from '../test/helpers/run.ts';
+import { clientCpuMs, fmt, median, processCpuMs, quantile } from './_stats.ts';
 import type { BmcTarget } from '../daemon/bmc/driver.ts';
 import { IpmiClient } from '../daemon/bmc/ipmi/client.ts';
 import { IpmiDriver } from '../daemon/bmc/ipmi/driver.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const OUT_DIR = join(REPO, 'bench/out');
-const CLK_TCK = 100;
 
 export type PowerAnswer = 'on' | 'off';
 
@@ -184,47 +184,8 @@ export const PEERS: Contender[] = [
 // ---------------------------------------------------------------------------------------
 // Accounting
 
-/** CPU seconds of this process's waited-for children (utime + stime of the dead). */
-function childrenCpuMs(): number {
-  const f = readFileSync('/proc/self/stat', 'utf8');
-  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  // Fields 16–17 of stat (cutime cstime) are 13–14 after the command.
-  return ((Number(fields[13]) + Number(fields[14])) / CLK_TCK) * 1000;
-}
-
-function clientCpuMs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000 + childrenCpuMs();
-}
-
 /** utime + stime + cutime + cstime of a BMC (its chassis_control shells are waited for). */
-function bmcCpuMs(bmcs: SimBmc[]): number {
-  let ticks = 0;
-  for (const b of bmcs) {
-    try {
-      const f = readFileSync(`/proc/${b.pid}/stat`, 'utf8');
-      const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
-      ticks += fields.slice(11, 15).reduce((a, x) => a + Number(x), 0);
-    } catch {
-      // Gone: counted as nothing; its calls will have failed.
-    }
-  }
-  return (ticks / CLK_TCK) * 1000;
-}
-
-function median(xs: number[]): number {
-  if (!xs.length) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
-function quantile(xs: number[], q: number): number {
-  if (!xs.length) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!;
-}
-
-const fmt = (x: number | undefined, digits: number): string => (x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(digits));
+const bmcCpuMs = (bmcs: SimBmc[]): number => processCpuMs(bmcs.map((b) => b.pid));
 
 async function measure(c: Contender, bmcs: SimBmc[], expected: PowerAnswer[], plan: BenchPlan): Promise<Outcome> {
   const cpu0 = clientCpuMs();

@@ -39,11 +39,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { testApp, type TestApp } from '../test/helpers/app.ts';
+import { childrenCpuMs, clientCpuMs, fmt, median, processCpuMs, quantile } from './_stats.ts';
 import { startSshdFleet, type Sshd } from '../test/helpers/sshd.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const OUT_DIR = join(REPO, 'bench/out');
-const CLK_TCK = 100;
 /** A round that has not ended by then is stopped and counted as failed. */
 const ROUND_LIMIT_MS = 600_000;
 
@@ -86,52 +86,8 @@ interface Contender {
 // ---------------------------------------------------------------------------------------
 // Accounting
 
-function statFields(pid: number | 'self'): string[] {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return f.slice(f.lastIndexOf(')') + 2).split(' ');
-}
-
-/** CPU of this process's waited-for children (cutime + cstime). */
-function childrenCpuMs(): number {
-  const f = statFields('self');
-  return ((Number(f[13]) + Number(f[14])) / CLK_TCK) * 1000;
-}
-
-function clientCpuMs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000 + childrenCpuMs();
-}
-
 /** utime + stime + cutime + cstime of every listener: a connection's sshd is reaped by its listener. */
-function serverCpuMs(servers: Sshd[]): number {
-  let ticks = 0;
-  for (const s of servers) {
-    const pid = s.pid();
-    if (pid === undefined) continue;
-    try {
-      ticks += statFields(pid)
-        .slice(11, 15)
-        .reduce((a, x) => a + Number(x), 0);
-    } catch {
-      // Gone: its steps will have failed.
-    }
-  }
-  return (ticks / CLK_TCK) * 1000;
-}
-
-function median(xs: number[]): number {
-  if (!xs.length) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
-function quantile(xs: number[], q: number): number {
-  if (!xs.length) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!;
-}
-
-const fmt = (x: number | undefined, digits: number): string => (x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(digits));
+const serverCpuMs = (servers: Sshd[]): number => processCpuMs(servers.map((s) => s.pid()));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 // Ctrl-C or SIGTERM: the round going is stopped, then everything is cleaned up as at the end.

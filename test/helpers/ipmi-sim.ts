@@ -26,12 +26,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from './run.ts';
+import { sweepOrphanDirs } from './orphan-dirs.ts';
 
 const CHASSIS_CONTROL = fileURLToPath(new URL('chassis-control.sh', import.meta.url));
 /** The BMC's IPMB address (IPMI v2.0 §5.1: 20h is the BMC). */
@@ -104,23 +105,11 @@ let hooked = false;
 /** Temporary directories carry their owner's pid, so a later run can remove a killed run's. */
 const DIR_PREFIX = 'ironbay-ipmisim-';
 
-function sweepOrphans(): void {
-  for (const name of readdirSync(tmpdir())) {
-    const m = new RegExp(`^${DIR_PREFIX}(\\d+)-`).exec(name);
-    if (!m) continue;
-    try {
-      process.kill(Number(m[1]), 0);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ESRCH') rmSync(join(tmpdir(), name), { recursive: true, force: true });
-    }
-  }
-}
-
 function track(child: ChildProcess, dir: string): void {
   live.set(child, dir);
   if (hooked) return;
   hooked = true;
-  sweepOrphans();
+  sweepOrphanDirs(DIR_PREFIX);
   process.once('exit', () => {
     for (const [c, d] of live) {
       try {

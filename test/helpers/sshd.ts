@@ -29,6 +29,7 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { run } from './run.ts';
+import { sweepOrphanDirs } from './orphan-dirs.ts';
 
 const SSHD = '/usr/sbin/sshd';
 const PRIVSEP_DIR = '/run/sshd';
@@ -102,22 +103,10 @@ let hooked = false;
 /** Temporary directories carry their owner's pid, so a later run can remove a killed run's. */
 const DIR_PREFIX = 'ironbay-sshd-';
 
-function sweepOrphans(): void {
-  for (const name of readdirSync(tmpdir())) {
-    const m = new RegExp(`^${DIR_PREFIX}(\\d+)-`).exec(name);
-    if (!m) continue;
-    try {
-      process.kill(Number(m[1]), 0);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ESRCH') rmSync(join(tmpdir(), name), { recursive: true, force: true });
-    }
-  }
-}
-
 function hook(): void {
   if (hooked) return;
   hooked = true;
-  sweepOrphans();
+  sweepOrphanDirs(DIR_PREFIX);
   process.once('exit', () => {
     for (const s of live) for (const p of s.tree()) signalProc(p, 'SIGKILL');
     for (const d of createdDirs) rmSync(d, { recursive: true, force: true });
