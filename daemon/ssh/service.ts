@@ -227,7 +227,7 @@ export class RunbookService {
     };
   }
 
-  /** Starts a run in the background; resolves with its id once it is recorded. */
+  /** Starts a run in the background; the id it returns is already recorded. */
   start(req: RunRequest, actor: string): { id: number; plan: RunPlan } {
     if (!this.key) throw new IronbayError('IB_ERR_SSH_KEY', 'the appliance SSH key is not loaded yet');
     const p = this.plan(req);
