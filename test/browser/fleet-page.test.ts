@@ -99,6 +99,8 @@ async function until(page: Page, expr: string, timeout = 5_000): Promise<void> {
 const textOf = (sel: string): string => `document.querySelector(${q(sel)})?.textContent`;
 const cellOf = (name: string, col: number): string => `document.querySelector(${q(`#rows tr[data-name="${name}"]`)})?.children[${col}]?.textContent`;
 const count = (text: string): string => `${textOf('#count')} === ${q(text)}`;
+/** The rendered rows are these, in this order. Rows render on the next animation frame after the count changes: wait, do not read once. */
+const rowsAre = (names: string[]): string => `${q(names.join())} === [...document.querySelectorAll('#rows tr[data-name]')].map((r) => r.dataset.name).join()`;
 const rowNames = (page: Page): Promise<string[]> => js(page, `[...document.querySelectorAll('#rows tr[data-name]')].map((r) => r.dataset.name)`);
 const cell = (page: Page, name: string, col: number): Promise<string> => js(page, cellOf(name, col));
 const focusedText = (page: Page): Promise<string> => js(page, 'document.activeElement?.textContent');
@@ -180,7 +182,7 @@ describe('fleet page (chromium) against a daemon with a few machines', () => {
 
     await signIn(page, d.url, d.token);
     await until(page, count('3 of 3 machines'));
-    assert.deepEqual(await rowNames(page), ['web-a', 'web-b', 'web-c']);
+    await until(page, rowsAre(['web-a', 'web-b', 'web-c']));
     assert.equal(await page.textContent('#who-role'), 'admin');
     const list = (await d.api<{ machines: MachineOut[] }>('GET', '/api/v1/machines')).body.machines;
     for (const m of list) {
@@ -204,7 +206,7 @@ describe('fleet page (chromium) against a daemon with a few machines', () => {
     assert.ok(['applied', 'unchanged'].includes(r.body.result), r.body.result); // the file watcher may have applied it first
     await until(page, count('4 of 4 machines'), 10_000);
     await until(page, `${cellOf('web-c', 3)} === 'kvm-host'`);
-    assert.deepEqual(await rowNames(page), ['web-a', 'web-b', 'web-c', 'web-d']);
+    await until(page, rowsAre(['web-a', 'web-b', 'web-c', 'web-d']));
     await until(page, `/^machine\\.added/.test(${cellOf('web-d', 6)})`);
     // The stream's response headers have arrived by now (the daemon sends them with the first event).
     await page.waitForSelector('#conn.live');
@@ -217,11 +219,11 @@ describe('fleet page (chromium) against a daemon with a few machines', () => {
   test('filters: state, role, zone and name narrow the table in memory; headers sort it', async () => {
     await page.selectOption('#f-role', 'kvm-host');
     await until(page, count('2 of 4 machines'));
-    assert.deepEqual(await rowNames(page), ['web-b', 'web-c']);
+    await until(page, rowsAre(['web-b', 'web-c']));
     await page.selectOption('#f-zone', 'z2');
     await page.fill('#f-text', 'C');
     await until(page, count('1 of 4 machines'));
-    assert.deepEqual(await rowNames(page), ['web-c']);
+    await until(page, rowsAre(['web-c']));
     const state = await cell(page, 'web-c', 1);
     await page.fill('#f-text', '');
     await page.selectOption('#f-role', '');
@@ -230,10 +232,10 @@ describe('fleet page (chromium) against a daemon with a few machines', () => {
     await until(page, count('4 of 4 machines')); // all four are in the same state
     await page.selectOption('#f-state', '');
     await page.click('#machines thead button[data-sort="role"]');
-    await until(page, `${q('web-b,web-c,web-d,web-a')} === [...document.querySelectorAll('#rows tr[data-name]')].map((r) => r.dataset.name).join()`);
+    await until(page, rowsAre(['web-b', 'web-c', 'web-d', 'web-a']));
     assert.equal(await page.getAttribute('#machines thead th:nth-child(4)', 'aria-sort'), 'ascending');
     await page.click('#machines thead button[data-sort="name"]');
-    await until(page, `${q('web-a,web-b,web-c,web-d')} === [...document.querySelectorAll('#rows tr[data-name]')].map((r) => r.dataset.name).join()`);
+    await until(page, rowsAre(['web-a', 'web-b', 'web-c', 'web-d']));
   });
 
   test('panel: Power on against a BMC that never answers shows the IB_ERR code inline, and its event arrives live', async () => {
@@ -394,7 +396,7 @@ describe('fleet page with 10,000 machines', () => {
     await page.selectOption('#f-zone', '');
     await page.fill('#f-text', sorted[4321]!);
     await until(page, count('1 of 10,000 machines'));
-    assert.deepEqual(await rowNames(page), [sorted[4321]]);
+    await until(page, rowsAre([sorted[4321]!]));
     const filterMs = Math.round(performance.now() - t2);
     assert.ok((await domRows()) < 200);
     const heap = await js<number>(page, 'performance.memory?.usedJSHeapSize ?? 0');
