@@ -26,12 +26,14 @@ cd "$(dirname "$0")"
 #   openssh-server (sshd) and openssh-client (ssh, ssh-keygen): the SSH runbooks' peer and
 #   the benchmark's baseline; ssh-keygen also makes the appliance's own key
 #   iputils-ping: reachability (and DF-bit MTU) checks across the cluster overlays
+#   libvirt-clients + libxml2-utils: virt-xml-validate checks generated domain XML
 # The lab's disk image (test/lab/assets.sh, no loop device): fdisk (sfdisk), dosfstools (mkfs.fat),
 #   mtools, syslinux + syslinux-common (BIOS boot), grub-efi-amd64-bin + grub-common (UEFI boot)
 packages=(ca-certificates systemd shellcheck sqlite3 iproute2 procps curl gcc libc6-dev ipxe
   busybox isc-dhcp-client isc-dhcp-relay kea-dhcp4-server kea-admin dnsmasq-base tftpd-hpa tftp-hpa
   atftp tcpdump qemu-system-x86 ipxe-qemu ovmf nginx-light wrk cpio ndisc6
   openipmi ipmitool freeipmi-tools chromium openssh-server openssh-client iputils-ping
+  libvirt-clients libxml2-utils
   fdisk dosfstools mtools syslinux syslinux-common grub-efi-amd64-bin grub-common)
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
