@@ -1,5 +1,5 @@
 // What the benchmarks measure besides wall time — CPU from /proc (the client and its waited-for
-// children; a peer's process and the children it reaps) — and the statistics they print.
+// children; a peer's process and the children it reaps) — and the statistics and tables they print.
 import { readFileSync } from 'node:fs';
 
 /** Kernel clock ticks per second (USER_HZ): 100 on Linux. */
@@ -52,3 +52,12 @@ export function quantile(xs: number[], q: number): number {
 }
 
 export const fmt = (x: number | undefined, digits: number): string => (x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(digits));
+
+/** A plain-text table: the first column left-aligned, figures right-aligned. */
+export function printTable(head: string[], rows: string[][]): void {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  console.log(line(head));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of rows) console.log(line(r));
+}

@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ipmitool, simRssKiB, startIpmiSim, type SimBmc } from '../test/helpers/ipmi-sim.ts';
 import { run } from '../test/helpers/run.ts';
-import { clientCpuMs, fmt, median, processCpuMs, quantile } from './_stats.ts';
+import { clientCpuMs, fmt, median, processCpuMs, printTable, quantile } from './_stats.ts';
 import type { BmcTarget } from '../daemon/bmc/driver.ts';
 import { IpmiClient } from '../daemon/bmc/ipmi/client.ts';
 import { IpmiDriver } from '../daemon/bmc/ipmi/driver.ts';
@@ -298,14 +298,6 @@ function report(chosen: Contender[], rounds: Map<string, Outcome[]>, info: { rss
     join(OUT_DIR, 'ipmi.json'),
     JSON.stringify({ cpus: cpus().length, loadavg: loadavg(), ...info, contenders: chosen.map((c) => ({ name: c.name, how: c.how, rounds: rounds.get(c.name)!.map(({ latencies, ...o }) => ({ ...o, medianMs: median(latencies), p95Ms: quantile(latencies, 0.95) })) })) }, null, 2) + '\n',
   );
-}
-
-function printTable(head: string[], rows: string[][]): void {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  console.log(line(head));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const r of rows) console.log(line(r));
 }
 
 // ironbay's own client, twice: as it runs in the daemon (one session per BMC, kept across

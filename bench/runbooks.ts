@@ -39,7 +39,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { testApp, type TestApp } from '../test/helpers/app.ts';
-import { childrenCpuMs, clientCpuMs, fmt, median, processCpuMs, quantile } from './_stats.ts';
+import { childrenCpuMs, clientCpuMs, fmt, median, processCpuMs, printTable, quantile } from './_stats.ts';
 import { startSshdFleet, type Sshd } from '../test/helpers/sshd.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -519,14 +519,6 @@ function report(chosen: Contender[], outcomes: Map<string, Outcome[]>, info: { t
       2,
     ) + '\n',
   );
-}
-
-function printTable(head: string[], rows: string[][]): void {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  console.log(line(head));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const r of rows) console.log(line(r));
 }
 
 if (import.meta.main) {
