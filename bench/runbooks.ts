@@ -40,7 +40,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { testApp, type TestApp } from '../test/helpers/app.ts';
 import { childrenCpuMs, clientCpuMs, fmt, median, processCpuMs, printTable, quantile } from './_stats.ts';
-import { startSshdFleet, type Sshd } from '../test/helpers/sshd.ts';
+import { loopbackInventory, startSshdFleet, type Sshd } from '../test/helpers/sshd.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const OUT_DIR = join(REPO, 'bench/out');
@@ -103,24 +103,7 @@ function interrupt(sig: string): void {
 // ---------------------------------------------------------------------------------------
 // ironbay: the RunbookService, as the daemon drives it
 
-function inventory(servers: Sshd[]): string {
-  const machines = servers
-    .map(
-      (s, i) => `  - name: ${machineName(i)}
-    macs: ["52:54:00:00:${(0x30 + (i >> 8)).toString(16)}:${(i & 0xff).toString(16).padStart(2, '0')}"]
-    role: worker
-    zone: zone-a
-    production: { address: ${s.host}/8 }
-    ssh: { port: ${s.port} }
-`,
-    )
-    .join('');
-  return `networks:
-  production:
-    - { name: prod, subnet: 127.0.0.0/8 }
-machines:
-${machines}`;
-}
+const inventory = (servers: Sshd[]): string => loopbackInventory(servers, (i) => ({ name: machineName(i), fields: 'role: worker, zone: zone-a' }));
 
 const machineName = (i: number): string => `bench-${String(i + 1).padStart(3, '0')}`;
 

@@ -40,6 +40,8 @@ interface Loaded {
   digest: string;
 }
 
+type LoadResult = { ok: true; loaded: Loaded } | { ok: false; errors: SourceError[] };
+
 export interface RunRequest {
   runbook: string;
   params?: ParamInput;
@@ -118,7 +120,12 @@ export class RunbookService {
   }
 
   catalog(): CatalogEntry[] {
-    const out = new Map<string, CatalogEntry>();
+    return [...this.scan().values()].map((e) => e.entry).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Every runbook file, read and checked once; a folder's file replaces a built-in of its name. */
+  private scan(): Map<string, { entry: CatalogEntry; result: LoadResult }> {
+    const out = new Map<string, { entry: CatalogEntry; result: LoadResult }>();
     const dirs: [string, boolean][] = [[BUILTIN_DIR, true]];
     if (this.config.ssh.runbooks) dirs.push([this.config.ssh.runbooks, false]);
     for (const [dir, builtin] of dirs) {
@@ -131,23 +138,26 @@ export class RunbookService {
       }
       for (const f of files) {
         const source = join(dir, f);
-        const r = this.loadFile(source);
-        const name = r.ok ? r.loaded.runbook.name : f.replace(/\.ya?ml$/, '');
-        const prior = out.get(name);
+        const result = this.loadFile(source);
+        const name = result.ok ? result.loaded.runbook.name : f.replace(/\.ya?ml$/, '');
+        const prior = out.get(name)?.entry;
         out.set(name, {
-          name,
-          description: r.ok ? r.loaded.runbook.description : '',
-          source,
-          builtin,
-          ...(!r.ok && { errors: r.errors.map(formatSourceError) }),
-          ...(prior?.builtin && !builtin && { overrides: prior.source }),
+          result,
+          entry: {
+            name,
+            description: result.ok ? result.loaded.runbook.description : '',
+            source,
+            builtin,
+            ...(!result.ok && { errors: result.errors.map(formatSourceError) }),
+            ...(prior?.builtin && !builtin && { overrides: prior.source }),
+          },
         });
       }
     }
-    return [...out.values()].sort((a, b) => a.name.localeCompare(b.name));
+    return out;
   }
 
-  private loadFile(source: string): { ok: true; loaded: Loaded } | { ok: false; errors: SourceError[] } {
+  private loadFile(source: string): LoadResult {
     let bytes: Buffer;
     try {
       bytes = readFileSync(source);
@@ -161,11 +171,11 @@ export class RunbookService {
 
   /** The runbook named, as its file says now. */
   load(name: string): Loaded {
-    const entry = this.catalog().find((e) => e.name === name);
-    if (!entry) throw new IronbayError('IB_ERR_NOT_FOUND', `no runbook named "${name}" (built-in or in ${this.config.ssh.runbooks ?? 'a runbooks folder: none configured'})`);
-    const r = this.loadFile(entry.source);
-    if (!r.ok) throw new IronbayError('IB_ERR_RUNBOOK_INVALID', `runbook ${name} (${entry.source}) is invalid:\n${r.errors.map(formatSourceError).join('\n')}`, { details: { errors: r.errors } });
-    if (r.loaded.runbook.name !== name) throw new IronbayError('IB_ERR_RUNBOOK_INVALID', `${entry.source} now names runbook "${r.loaded.runbook.name}", not "${name}"`);
+    // One read of the folders: the runbook run is the one the catalogue found, not a second read of its file.
+    const found = this.scan().get(name);
+    if (!found) throw new IronbayError('IB_ERR_NOT_FOUND', `no runbook named "${name}" (built-in or in ${this.config.ssh.runbooks ?? 'a runbooks folder: none configured'})`);
+    const r = found.result;
+    if (!r.ok) throw new IronbayError('IB_ERR_RUNBOOK_INVALID', `runbook ${name} (${found.entry.source}) is invalid:\n${r.errors.map(formatSourceError).join('\n')}`, { details: { errors: r.errors } });
     return r.loaded;
   }
 

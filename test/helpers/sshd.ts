@@ -541,3 +541,18 @@ export async function startSshdFleet(count: number, opts: SshdFleetOptions): Pro
   }
   return { servers, stop };
 }
+
+/**
+ * An inventory whose machines are sshd servers on loopback: production network 127.0.0.0/8,
+ * each machine at its server's host with `ssh.port` its server's port. `machine(i)` names
+ * machine i and gives its other fields as flow YAML (`role: worker, zone: a`); `head` adds
+ * top-level sections (profiles).
+ */
+export function loopbackInventory(servers: readonly Pick<Sshd, 'host' | 'port'>[], machine: (i: number) => { name: string; fields: string }, head = ''): string {
+  const rows = servers.map((s, i) => {
+    const m = machine(i);
+    const mac = `52:54:00:5e:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
+    return `  - { name: ${m.name}, macs: ["${mac}"], ${m.fields}, production: { address: ${s.host}/8 }, ssh: { port: ${s.port} } }\n`;
+  });
+  return `networks:\n  production:\n    - { name: prod, subnet: 127.0.0.0/8 }\n${head}machines:\n${rows.join('')}`;
+}

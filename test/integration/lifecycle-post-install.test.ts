@@ -15,7 +15,7 @@ import { listEvents } from '../../daemon/store/events.ts';
 import { getMachine, type MachineState } from '../../daemon/store/machines.ts';
 import { getHostKey } from '../../daemon/ssh/hostkeys.ts';
 import { testApp, type TestApp } from '../helpers/app.ts';
-import { startSshdFleet, type Sshd } from '../helpers/sshd.ts';
+import { loopbackInventory, startSshdFleet, type Sshd } from '../helpers/sshd.ts';
 
 let t: TestApp;
 let fleet: { servers: Sshd[]; stop(): Promise<void> };
@@ -38,11 +38,9 @@ steps:
 `,
   );
   fleet = await startSshdFleet(2, { authorizedKeys: [t.runbooks.publicKey().publicKey], host: (i) => `127.0.4.${i + 1}` });
-  t.writeInventory(`networks:
-  production: [{ name: prod, subnet: 127.0.0.0/8 }]
-profiles: [{ name: p, kernel: k, initrd: [i], install: { method: image, image: d.img } }]
-machines:
-${fleet.servers.map((s, i) => `  - { name: p${i}, macs: ["52:54:00:00:40:0${i}"], role: kvm-host, profile: p, production: { address: ${s.host}/8 }, ssh: { port: ${s.port} } }\n`).join('')}`);
+  t.writeInventory(
+    loopbackInventory(fleet.servers, (i) => ({ name: `p${i}`, fields: 'role: kvm-host, profile: p' }), 'profiles: [{ name: p, kernel: k, initrd: [i], install: { method: image, image: d.img } }]\n'),
+  );
   await t.inventory.reload('test');
   const ids = new Map((t.store.db.prepare('SELECT id, name FROM machines').all() as { id: number; name: string }[]).map((r) => [r.id, r.name]));
   rec = new Reconciler({

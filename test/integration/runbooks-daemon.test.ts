@@ -7,20 +7,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { runCli, TestDaemon } from '../helpers/daemon.ts';
-import { startSshdFleet, type Sshd } from '../helpers/sshd.ts';
+import { loopbackInventory, startSshdFleet, type Sshd } from '../helpers/sshd.ts';
 import { run } from '../helpers/run.ts';
 
 let d: TestDaemon;
 let fleet: { servers: Sshd[]; stop(): Promise<void> };
 const env = (): Record<string, string> => ({ IRONBAY_URL: d.url, IRONBAY_TOKEN: d.token });
 
-function inventory(servers: Sshd[]): string {
-  return `networks:
-  production:
-    - { name: prod, subnet: 127.0.0.0/8 }
-machines:
-${servers.map((s, i) => `  - { name: h${i}, macs: ["52:54:00:00:30:0${i}"], role: kvm-host, production: { address: ${s.host}/8 }, ssh: { port: ${s.port} } }\n`).join('')}`;
-}
+const inventory = (servers: Sshd[]): string => loopbackInventory(servers, (i) => ({ name: `h${i}`, fields: 'role: kvm-host' }));
 
 before(async () => {
   // Addresses first (the inventory needs the ports), keys after: the daemon makes its key at start.

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { auth, testApp, type TestApp } from '../helpers/app.ts';
-import { startSshdFleet, type Sshd } from '../helpers/sshd.ts';
+import { loopbackInventory, startSshdFleet, type Sshd } from '../helpers/sshd.ts';
 import { run } from '../helpers/run.ts';
 import type { RunEvent } from '../../daemon/ssh/runbook/runner.ts';
 
@@ -17,25 +17,8 @@ let fleet: { servers: Sshd[]; stop(): Promise<void> };
 let rbDir: string;
 const name = (i: number): string => `m-${String(i).padStart(2, '0')}`;
 
-function inventory(servers: Sshd[]): string {
-  const machines = servers
-    .map(
-      (s, i) => `  - name: ${name(i)}
-    macs: ["52:54:00:00:20:${i.toString(16).padStart(2, '0')}"]
-    role: ${i < 10 ? 'worker' : 'kvm-host'}
-    zone: zone-${i % 2 === 0 ? 'a' : 'b'}
-    production: { address: ${s.host}/8 }
-    ssh: { port: ${s.port} }
-    labels: { rack: r${i % 4} }
-`,
-    )
-    .join('');
-  return `networks:
-  production:
-    - { name: prod, subnet: 127.0.0.0/8 }
-machines:
-${machines}`;
-}
+const inventory = (servers: Sshd[]): string =>
+  loopbackInventory(servers, (i) => ({ name: name(i), fields: `role: ${i < 10 ? 'worker' : 'kvm-host'}, zone: zone-${i % 2 === 0 ? 'a' : 'b'}, labels: { rack: r${i % 4} }` }));
 
 function runbook(file: string, text: string): void {
   writeFileSync(join(rbDir, `${file}.yaml`), text);

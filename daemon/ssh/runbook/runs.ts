@@ -230,12 +230,21 @@ export class RunStore {
     }
     const limit = Math.min(Math.max(f.limit ?? 50, 1), 1000);
     const rows = this.store.db.prepare(`SELECT * FROM runbook_runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${limit}`).all(...args) as RunRow[];
-    return rows.map((r) => this.summary(r));
+    // The machines' states of every listed run in one query, not one per run.
+    const counts = new Map<number, { state: MachineRunState; n: number }[]>();
+    if (rows.length) {
+      const all = this.store.db
+        .prepare(`SELECT run_id, state, count(*) AS n FROM runbook_run_machines WHERE run_id IN (${rows.map(() => '?').join(',')}) GROUP BY run_id, state`)
+        .all(...rows.map((r) => r.id)) as { run_id: number; state: MachineRunState; n: number }[];
+      for (const c of all) counts.set(c.run_id, [...(counts.get(c.run_id) ?? []), c]);
+    }
+    return rows.map((r) => this.summary(r, counts.get(r.id) ?? []));
   }
 
-  private summary(r: RunRow): RunSummary {
+  /** `byState`: the run's machines counted by state; read here when the caller has not. */
+  private summary(r: RunRow, byState?: { state: MachineRunState; n: number }[]): RunSummary {
     const counts = Object.fromEntries(['pending', 'running', 'succeeded', 'failed', 'cancelled', 'skipped', 'interrupted'].map((s) => [s, 0])) as Record<MachineRunState, number>;
-    for (const c of this.store.db.prepare('SELECT state, count(*) AS n FROM runbook_run_machines WHERE run_id = ? GROUP BY state').all(r.id) as { state: MachineRunState; n: number }[])
+    for (const c of byState ?? (this.store.db.prepare('SELECT state, count(*) AS n FROM runbook_run_machines WHERE run_id = ? GROUP BY state').all(r.id) as { state: MachineRunState; n: number }[]))
       counts[c.state] = c.n;
     return {
       id: r.id,
