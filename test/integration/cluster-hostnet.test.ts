@@ -5,7 +5,7 @@
 // that leaves a host leaves nothing behind.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { applyScript, bridgeName, parseObserved, planHostNet, READ_COMMAND, vxlanName, type HostNetDesired } from '../../daemon/clusters/hostnet.ts';
+import { applyScript, bridgeName, parseObserved, planHostNet, READ_COMMAND, vxlanName, type HostNetDesired } from '../../kvm/hostnet.ts';
 import { Netns } from '../helpers/netns.ts';
 
 const net = new Netns('chn');

@@ -2,7 +2,7 @@
 // never overlapping, derived and stable.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { allocateSubnet, allocateVni, gatewayOf, vmAddress, vmMac } from '../../daemon/clusters/allocate.ts';
+import { allocateSubnet, allocateVni, gatewayOf, vmAddress, vmMac } from '../../kvm/allocate.ts';
 import { formatCidr, parseCidr, type Cidr } from '../../daemon/lib/net.ts';
 
 const cidr = (t: string): Cidr => {

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { domainUuid, domainXml, type DomainSpec } from '../../daemon/clusters/domain.ts';
+import { domainUuid, domainXml, type DomainSpec } from '../../kvm/domain.ts';
 
 const spec: DomainSpec = {
   name: 'ib-c1-c1-w-0',

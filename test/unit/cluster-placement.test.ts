@@ -3,7 +3,7 @@
 // is missing.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { place, type HostCapacity, type Overcommit, type VmDemand } from '../../daemon/clusters/placement.ts';
+import { place, type HostCapacity, type Overcommit, type VmDemand } from '../../kvm/placement.ts';
 
 const O: Overcommit = { vcpu: 4, memory: 1, disk: 1 };
 const size = { vcpu: 2, memoryMiB: 4096, diskGiB: 20 };

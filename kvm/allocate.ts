@@ -3,7 +3,7 @@
 // every boot and after every restart — never random. Pure; the store makes the choices unique
 // (a VNI or subnet is taken in the same transaction that records it).
 import { createHash } from 'node:crypto';
-import { cidrOverlaps, formatCidr, formatIp, type Cidr } from '../lib/net.ts';
+import { cidrOverlaps, formatCidr, formatIp, type Cidr } from '../daemon/lib/net.ts';
 
 /** The lowest VNI of [min, max] not in use; undefined when the range is exhausted. */
 export function allocateVni(min: number, max: number, used: ReadonlySet<number>): number | undefined {
