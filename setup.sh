@@ -27,13 +27,21 @@ cd "$(dirname "$0")"
 #   the benchmark's baseline; ssh-keygen also makes the appliance's own key
 #   iputils-ping: reachability (and DF-bit MTU) checks across the cluster overlays
 #   libvirt-clients + libxml2-utils: virt-xml-validate checks generated domain XML
+#   libvirt-daemon-system: libvirtd and virtlogd, one pair inside each emulated KVM host
+#   (test/helpers/kvmhost.ts starts them itself; its postinst must start no service here)
+#   qemu-utils: qemu-img, the cluster VMs' qcow2 overlays on the emulated KVM hosts
+#   cloud-image-utils: cloud-localds, the cluster VMs' NoCloud seed images
+#   genisoimage: the iso9660 writer cloud-localds runs
+#   ethtool: NIC offloads off on the emulated hosts' veths (offloads hide MTU bugs)
+#   iptables: what ironbay runs on a KVM host for the clusters' NAT and filtering
 # The lab's disk image (test/lab/assets.sh, no loop device): fdisk (sfdisk), dosfstools (mkfs.fat),
 #   mtools, syslinux + syslinux-common (BIOS boot), grub-efi-amd64-bin + grub-common (UEFI boot)
 packages=(ca-certificates systemd shellcheck sqlite3 iproute2 procps curl gcc libc6-dev ipxe
   busybox isc-dhcp-client isc-dhcp-relay kea-dhcp4-server kea-admin dnsmasq-base tftpd-hpa tftp-hpa
   atftp tcpdump qemu-system-x86 ipxe-qemu ovmf nginx-light wrk cpio ndisc6
   openipmi ipmitool freeipmi-tools chromium openssh-server openssh-client iputils-ping
-  libvirt-clients libxml2-utils
+  libvirt-clients libxml2-utils libvirt-daemon-system qemu-utils cloud-image-utils genisoimage
+  ethtool iptables
   fdisk dosfstools mtools syslinux syslinux-common grub-efi-amd64-bin grub-common)
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
