@@ -36,6 +36,14 @@ export const ErrorCodes = {
   IB_ERR_SSH_KEY: "the appliance's SSH key cannot be read or made",
   IB_ERR_RUNBOOK_INVALID: 'runbook is invalid',
   IB_ERR_RUNBOOK_PARAMS: 'runbook parameters are invalid',
+  IB_ERR_CLUSTER_NO_FIT: 'the cluster does not fit on the ready kvm-hosts',
+  IB_ERR_CLUSTER_EXHAUSTED: 'a configured range for clusters is used up',
+  IB_ERR_CLUSTER_HOST: 'a kvm-host cannot be read or changed',
+  IB_ERR_PKI: 'cluster certificate cannot be made',
+  IB_ERR_KUBE_UNREACHABLE: 'cluster API cannot be reached',
+  IB_ERR_KUBE_TIMEOUT: 'cluster API stopped answering',
+  IB_ERR_KUBE_TLS: 'TLS with the cluster API failed',
+  IB_ERR_KUBE_API: 'cluster API refused the request or answered something unusable',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

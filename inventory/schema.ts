@@ -68,6 +68,12 @@ export const MachineSchema = Type.Object(
     bootAddress: Type.Optional(Type.String({ description: 'static address on the boot network (reservation)' })),
     production: Type.Optional(ProductionSchema),
     ssh: Type.Optional(MachineSshSchema),
+    capacity: Type.Optional(
+      Type.Object(
+        { vcpu: Type.Integer({ minimum: 1 }), memoryMiB: Type.Integer({ minimum: 256 }), diskGiB: Type.Integer({ minimum: 1 }) },
+        { additionalProperties: false, description: "a kvm-host's resources for cluster VMs; default: what the host reports (CPUs, memory, free disk)" },
+      ),
+    ),
     labels: Type.Optional(
       // additionalProperties: a key not matching the pattern is an error, not silently accepted.
       Type.Record(Type.String({ pattern: '^[A-Za-z0-9]([A-Za-z0-9_./-]{0,62})$' }), Type.String({ maxLength: 253 }), {
@@ -142,6 +148,7 @@ export const ClusterSchema = Type.Object(
     ),
     image: text,
     kubernetesVersion: Type.String({ pattern: '^v?[0-9]+\\.[0-9]+(\\.[0-9]+)?$', errorMessage: 'must be a Kubernetes version like 1.31.2' }),
+    subnet: Type.Optional(Type.String({ description: "the node subnet; default: one taken from the configuration's clusters.overlayPool. Clusters may share one: they never see each other" })),
     podCidr: Type.String(),
     serviceCidr: Type.String(),
     calico: Type.Optional(

@@ -144,7 +144,13 @@ class Checks {
         const pool = this.subnet(c.calico.ipPool, [...at, 'calico', 'ipPool']);
         if (pool) calico = { ...c.calico, ipPool: formatCidr(pool) };
       }
-      return { ...c, podCidr: pod ? formatCidr(pod) : c.podCidr, serviceCidr: svc ? formatCidr(svc) : c.serviceCidr, ...opt('calico', calico) };
+      let subnet = c.subnet;
+      if (typeof c.subnet === 'string') {
+        const n = this.subnet(c.subnet, [...at, 'subnet']);
+        if (n && (n.family !== 4 || n.prefix > 28)) this.err([...at, 'subnet'], `the node subnet ${formatCidr(n)} must be IPv4 and /28 or larger (room for the gateway and the VMs)`);
+        else if (n) subnet = formatCidr(n);
+      }
+      return { ...c, podCidr: pod ? formatCidr(pod) : c.podCidr, serviceCidr: svc ? formatCidr(svc) : c.serviceCidr, ...opt('calico', calico), ...opt('subnet', subnet) };
     });
     this.unique(clusters.map((c, i) => ({ key: isObj(c) ? c.name : undefined, path: ['clusters', i, 'name'] })), 'cluster name');
 

@@ -49,6 +49,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   IB_ERR_INVENTORY_INVALID: 422,
   IB_ERR_RUNBOOK_INVALID: 422,
   IB_ERR_RUNBOOK_PARAMS: 400,
+  IB_ERR_CLUSTER_NO_FIT: 409,
+  IB_ERR_CLUSTER_EXHAUSTED: 409,
 };
 
 export type App = Awaited<ReturnType<typeof buildApp>>;

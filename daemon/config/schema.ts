@@ -145,6 +145,56 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    clusters: Type.Object(
+      {
+        vniRange: Type.Object(
+          { min: Type.Integer({ minimum: 1, maximum: 16777215, default: 10000 }), max: Type.Integer({ minimum: 1, maximum: 16777215, default: 19999 }) },
+          { additionalProperties: false, default: {}, description: "VXLAN network identifiers given to clusters, one each; keep clear of VNIs other systems use on the production network" },
+        ),
+        overlayPool: Type.String({ default: '100.96.0.0/12', description: "IPv4 block the clusters' node subnets are taken from (a cluster may name its own subnet instead)" }),
+        subnetPrefix: Type.Integer({ minimum: 16, maximum: 28, default: 24, description: 'size of each node subnet taken from overlayPool' }),
+        transitPool: Type.String({
+          default: '169.254.128.0/17',
+          description: "a /30 per cluster links its router namespace to each host; the same on every host, never routed beyond one: link-local by default",
+        }),
+        overcommit: Type.Object(
+          {
+            vcpu: Type.Number({ minimum: 0.1, maximum: 64, default: 4 }),
+            memory: Type.Number({ minimum: 0.1, maximum: 4, default: 1 }),
+            disk: Type.Number({ minimum: 0.1, maximum: 16, default: 1 }),
+          },
+          { additionalProperties: false, default: {}, description: "multipliers on each kvm-host's capacity when VMs are placed" },
+        ),
+        domainType: Type.Enum(['kvm', 'qemu'], { default: 'kvm', description: 'libvirt domain type: qemu (software emulation) where /dev/kvm does not work' }),
+        imageDir: Type.String({ minLength: 1, default: '/var/lib/ironbay/images', description: "on each host: where a cluster's base image (its 'image' path) is found" }),
+        vmDir: Type.String({ minLength: 1, default: '/var/lib/ironbay/vms', description: "on each host: the VMs' disk overlays, seeds and console logs" }),
+        kernel: Type.Optional(
+          Type.Object(
+            { path: Type.String({ minLength: 1 }), initrd: Type.Optional(Type.String({ minLength: 1 })), cmdline: Type.String({ default: 'console=ttyS0' }) },
+            { additionalProperties: false, description: 'direct kernel boot (paths on the host) for images without a boot loader' },
+          ),
+        ),
+        endpoints: Type.Object(
+          {
+            listen: Type.String({ default: '0.0.0.0', description: "the appliance address clusters' API and ingress endpoints listen on" }),
+            advertise: Type.Optional(Type.String({ description: 'the address kubeconfigs and `cluster show` give; default: listen, or the API address when listen is a wildcard' })),
+            ports: Type.Object(
+              { min: Type.Integer({ minimum: 1, maximum: 65535, default: 16443 }), max: Type.Integer({ minimum: 1, maximum: 65535, default: 19442 }) },
+              { additionalProperties: false, default: {}, description: 'three ports per cluster: API, HTTP, HTTPS' },
+            ),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        forwardPorts: Type.Object(
+          { min: Type.Integer({ minimum: 1, maximum: 65535, default: 40000 }), max: Type.Integer({ minimum: 1, maximum: 65535, default: 49999 }) },
+          { additionalProperties: false, default: {}, description: "two ports per VM on its host's production address, forwarded to the VM (API 6443 or HTTP/HTTPS)" },
+        ),
+        reconcileIntervalMs: Type.Integer({ minimum: 200, maximum: 3600000, default: 15000, description: 'how often every kvm-host is read and repaired' }),
+        shutdownTimeoutS: Type.Integer({ minimum: 0, maximum: 3600, default: 60, description: 'an ACPI shutdown waits this long before the VM is destroyed' }),
+        drainTimeoutS: Type.Integer({ minimum: 0, maximum: 3600, default: 120, description: 'a worker being removed is drained for at most this long' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     inventoryReload: Type.Object(
       {
         debounceMs: Type.Integer({ minimum: 0, maximum: 60000, default: 300 }),

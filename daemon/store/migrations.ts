@@ -215,4 +215,48 @@ export const migrations: readonly string[] = [
     PRIMARY KEY (run_id, machine, idx)
   ) WITHOUT ROWID;
   `,
+  // 6: workload clusters: each with its VNI (never two clusters with one, whatever crashes
+  // when: the UNIQUE constraint is the guarantee, the allocation only picks the lowest free),
+  // node subnet and endpoint ports; their VMs with derived MACs and the host ports that
+  // reach them; the kvm-hosts as last read.
+  `
+  CREATE TABLE clusters (
+    name            TEXT PRIMARY KEY,
+    source          TEXT NOT NULL CHECK (source IN ('inventory', 'api')),
+    spec            TEXT NOT NULL,              -- the inventory's cluster shape, JSON
+    vni             INTEGER NOT NULL UNIQUE,
+    subnet          TEXT NOT NULL,              -- may equal another cluster's: the overlays never meet
+    endpoint_port   INTEGER NOT NULL UNIQUE,    -- on the appliance: API; +1 HTTP; +2 HTTPS
+    secrets         TEXT NOT NULL,              -- bootstrap token, certificate key: JSON
+    state           TEXT NOT NULL CHECK (state IN ('creating', 'ready', 'degraded', 'deleting')),
+    state_reason    TEXT,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL
+  ) WITHOUT ROWID;
+
+  CREATE TABLE cluster_vms (
+    cluster         TEXT NOT NULL REFERENCES clusters(name) ON DELETE CASCADE,
+    idx             INTEGER NOT NULL,           -- stable: the VM's address is subnet host 10 + idx
+    name            TEXT NOT NULL UNIQUE,
+    role            TEXT NOT NULL CHECK (role IN ('control-plane', 'worker')),
+    host            TEXT NOT NULL,
+    address         TEXT NOT NULL,
+    mac             TEXT NOT NULL UNIQUE,
+    forward_port    INTEGER NOT NULL UNIQUE,    -- on the host: 6443 (or 80) here, 443 at +1
+    desired         TEXT NOT NULL CHECK (desired IN ('running', 'removed')),
+    observed        TEXT NOT NULL DEFAULT 'pending',
+    observed_at     TEXT,
+    created_at      TEXT NOT NULL,
+    PRIMARY KEY (cluster, idx)
+  ) WITHOUT ROWID;
+  CREATE INDEX cluster_vms_host ON cluster_vms(host);
+
+  CREATE TABLE kvm_hosts (
+    name            TEXT PRIMARY KEY,
+    capacity        TEXT,                       -- what the host reported: JSON
+    reachable       INTEGER NOT NULL DEFAULT 0,
+    error           TEXT,
+    seen_at         TEXT
+  ) WITHOUT ROWID;
+  `,
 ];
