@@ -5,6 +5,9 @@
 #                           e1000, with their dependencies),
 #                           which Debian builds as modules: the test's initrd insmods them
 #   modules/order           the .ko files in dependency order (one a line)
+#   modules/guest-order     likewise for the cluster VMs' guest (test/helpers/cluster-guest.ts):
+#                           virtio_pci, virtio_net, virtio_blk, isofs (+ cdrom) for the NoCloud
+#                           seed, button + evdev for the ACPI power button
 #   busybox                 busybox-static (Debian's busybox package is dynamically linked, and
 #                           busybox-static conflicts with it, so it is unpacked, not installed)
 # into a cache folder (default build/e2e/). Safe to run again: it does nothing when the folder
@@ -29,7 +32,7 @@ if [[ -z $pkg ]]; then
   echo "e2e kernel: apt-cache knows no linux-image-amd64" >&2
   exit 1
 fi
-if [[ -f $dest/vmlinuz && -f $dest/busybox && -f $dest/modules/order && $(cat "$dest/kernel-package" 2>/dev/null) == "$pkg" ]]; then
+if [[ -f $dest/vmlinuz && -f $dest/busybox && -f $dest/modules/order && -f $dest/modules/guest-order && $(cat "$dest/kernel-package" 2>/dev/null) == "$pkg" ]]; then
   echo "e2e kernel: $pkg already in $dest"
   exit 0
 fi
@@ -63,23 +66,28 @@ moddir=${moddirs[0]}
 find "$moddir/kernel" -name '*.ko*' >"$work/all-modules"
 rm -rf "$work/modules"
 mkdir -p "$work/modules"
-: >"$work/modules/order"
+# add_module NAME ORDER-FILE: the module after its dependencies, each named once in that list.
 add_module() {
-  local name=$1 path deps dep
-  grep -qxF "$name.ko" "$work/modules/order" && return 0
+  local name=$1 order=$2 path deps dep
+  grep -qxF "$name.ko" "$order" && return 0
   # Module names use '_' where a file name may use '-'.
   path=$(grep -m1 -E "/(${name}|${name//_/-})\.ko$" "$work/all-modules") || {
     echo "e2e kernel: no module $name in $pkg (compressed modules are not handled)" >&2
     return 1
   }
   deps=$(tr '\0' '\n' <"$path" | sed -n 's/^depends=//p' | head -n1)
-  for dep in ${deps//,/ }; do add_module "$dep"; done
+  for dep in ${deps//,/ }; do add_module "$dep" "$order"; done
   cp "$path" "$work/modules/$name.ko"
-  echo "$name.ko" >>"$work/modules/order"
+  echo "$name.ko" >>"$order"
 }
 # virtio_pci is a module too in Debian's kernel (CONFIG_VIRTIO_PCI=m): without it no virtio
 # device appears at all.
-for name in virtio_pci virtio_net e1000; do add_module "$name"; done
+: >"$work/modules/order"
+for name in virtio_pci virtio_net e1000; do add_module "$name" "$work/modules/order"; done
+# The cluster guest: its disks (the seed is iso9660) and the power button (an input device,
+# which busybox acpid reads through evdev).
+: >"$work/modules/guest-order"
+for name in virtio_pci virtio_net virtio_blk isofs button evdev; do add_module "$name" "$work/modules/guest-order"; done
 
 bb=$work/bb/bin/busybox
 # A dynamically linked busybox names its loader; `file` need not be installed to tell.
@@ -95,4 +103,4 @@ mv "$work/modules" "$dest/modules"
 mv "$work/vmlinuz" "$dest/vmlinuz"
 mv "$work/busybox" "$dest/busybox"
 echo "$pkg" >"$dest/kernel-package"
-echo "e2e kernel: $pkg ($(basename "${kernels[0]}")), modules $(tr '\n' ' ' <"$dest/modules/order")and busybox-static in $dest"
+echo "e2e kernel: $pkg ($(basename "${kernels[0]}")), modules $(paste -sd' ' "$dest/modules/order") (guest: $(paste -sd' ' "$dest/modules/guest-order")) and busybox-static in $dest"
