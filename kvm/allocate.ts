@@ -49,3 +49,11 @@ export function vmMac(cluster: string, vm: string, salt = 0): string {
   const h = createHash('sha256').update(`ironbay-vm-mac\0${cluster}\0${vm}\0${salt}`).digest();
   return ['02', ...[...h.subarray(0, 5)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
 }
+
+/** The transit /30 of the cluster with this VNI (the same on every host): the host's end, the router's. */
+export function transitOf(pool: Cidr, index: number): { host: string; router: string } {
+  if (pool.family !== 4) throw new RangeError('the transit pool is IPv4');
+  const base = pool.network + BigInt(index) * 4n;
+  if (index < 0 || base + 4n > pool.network + (1n << BigInt(32 - pool.prefix))) throw new RangeError(`cluster ${index} has no /30 left in the /${pool.prefix} transit pool`);
+  return { host: `${formatIp({ family: 4, value: base + 1n })}/30`, router: `${formatIp({ family: 4, value: base + 2n })}/30` };
+}

@@ -1,7 +1,9 @@
 // A KVM host's cluster networks (issue #7), as desired state and a plan: per cluster with VMs on
 // the host, a VXLAN device (the cluster's VNI over the production interface, learning off, MTU
-// with room for the 50-byte encapsulation) enslaved to a bridge that carries the cluster's
-// gateway address, and one flood entry per other host of the cluster. The host is read in one
+// with room for the 50-byte encapsulation) enslaved to a bridge, and one flood entry per other
+// host of the cluster. The bridge carries no address: the host's own routing never touches an
+// overlay (clusters may share a subnet); the cluster's router namespace (router.ts) holds the
+// gateway. The host is read in one
 // command (iproute2's JSON), compared, and only the difference is applied: applying twice
 // changes nothing, and a deleted FDB entry or a missing bridge is put back. Pure but for the
 // command texts; the SSH connection runs them.
@@ -17,8 +19,6 @@ export const VXLAN_OVERHEAD = 50;
 
 export interface ClusterNet {
   vni: number;
-  /** The bridge's address: the cluster's gateway with the node subnet's prefix, e.g. 198.18.200.1/24. */
-  gateway: string;
 }
 
 export interface HostNetDesired {
@@ -45,7 +45,7 @@ export interface HostNetObserved {
   flood: Map<string, string[]>;
 }
 
-const SEP = '--ironbay-section--';
+export const SEP = '--ironbay-section--';
 
 /** One command, one round trip: links, addresses and the FDB as JSON, separated. */
 export const READ_COMMAND = `ip -d -j link show; echo ${SEP}; ip -4 -j addr show; echo ${SEP}; bridge -j fdb show`;
@@ -98,9 +98,9 @@ export function planHostNet(want: HostNetDesired, have: HostNetObserved): string
       cmds.push(`ip link add ${br} type bridge`);
     }
     if (!bridge || bridge.kind !== 'bridge' || bridge.mtu !== mtu) cmds.push(`ip link set ${br} mtu ${mtu}`);
+    // An address on the bridge would route the overlay through the host itself.
     const addrs = bridge?.kind === 'bridge' ? (have.addresses.get(br) ?? []) : [];
-    if (!addrs.includes(c.gateway)) cmds.push(`ip addr add ${c.gateway} dev ${br}`);
-    for (const a of addrs) if (a !== c.gateway) cmds.push(`ip addr del ${a} dev ${br}`);
+    for (const a of addrs) cmds.push(`ip addr del ${a} dev ${br}`);
 
     const link = have.links.get(vx);
     const v = link?.vxlan;

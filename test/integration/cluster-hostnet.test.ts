@@ -15,8 +15,8 @@ const U1 = '198.18.61.1';
 const U2 = '198.18.61.2';
 let dev1 = '';
 let dev2 = '';
-const A = { vni: 5001, gateway: '198.19.10.1/24' };
-const B = { vni: 5002, gateway: '198.19.10.1/24' }; // the same subnet: isolation is by VNI
+const A = { vni: 5001 };
+const B = { vni: 5002 }; // the VMs below share one subnet: isolation is by VNI
 
 async function sh(ns: string, script: string): Promise<string> {
   const r = await net.exec(ns, 'sh', ['-c', script]);
@@ -59,7 +59,7 @@ after(async () => {
 
 test('applied once, the plan is empty the second time', async () => {
   const first = await converge(h1, want1());
-  assert.deepEqual(first.slice(0, 4), [`ip link add ${bridgeName(5001)} type bridge`, `ip link set ${bridgeName(5001)} mtu 1450`, `ip addr add 198.19.10.1/24 dev ${bridgeName(5001)}`, `ip link add ${vxlanName(5001)} type vxlan id 5001 dev ${dev1} local ${U1} dstport 4789 nolearning`]);
+  assert.deepEqual(first.slice(0, 3), [`ip link add ${bridgeName(5001)} type bridge`, `ip link set ${bridgeName(5001)} mtu 1450`, `ip link add ${vxlanName(5001)} type vxlan id 5001 dev ${dev1} local ${U1} dstport 4789 nolearning`]);
   assert.ok(first.includes(`bridge fdb append 00:00:00:00:00:00 dev ${vxlanName(5001)} dst ${U2}`));
   await converge(h2, want2());
   assert.deepEqual(await plan(h1, want1()), []);
