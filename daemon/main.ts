@@ -7,6 +7,7 @@ import { buildApp } from './api/app.ts';
 import { BmcService } from './bmc/service.ts';
 import { LifecycleService } from './lifecycle/service.ts';
 import { RunbookService } from './ssh/service.ts';
+import { ClusterService } from './clusters/service.ts';
 import { startBootPlane } from './boot-plane.ts';
 import type { Config } from './config/schema.ts';
 import { inventoryService } from './inventory/service.ts';
@@ -51,11 +52,13 @@ export async function runDaemon(config: Readonly<Config>, configFile: string): P
 
   const bmc = new BmcService({ store, config, log: log.child({ mod: 'bmc' }), metrics });
   const provisioning = new LifecycleService({ store, config, log: log.child({ mod: 'lifecycle' }), bmc, runbooks });
+  const clusters = new ClusterService({ store, config, log: log.child({ mod: 'clusters' }), runbooks, registry: metrics.registry });
   const lifecycle = { stopping: false };
-  const app = await buildApp({ config, store, metrics, inventory, bmc, provisioning, runbooks, log, lifecycle });
+  const app = await buildApp({ config, store, metrics, inventory, bmc, provisioning, runbooks, clusters, log, lifecycle });
   const url = await app.listen({ host: config.api.listen, port: config.api.port });
 
   provisioning.start();
+  clusters.start();
   log.info(
     {
       url,
@@ -86,7 +89,7 @@ export async function runDaemon(config: Readonly<Config>, configFile: string): P
       process.off('SIGHUP', onHup);
       provisioning
         .stop()
-        .then(() => Promise.all([runbooks.close(), app.close(), inventory.close(), bootPlane?.close(), bmc.close()]))
+        .then(() => Promise.all([clusters.stop(), runbooks.close(), app.close(), inventory.close(), bootPlane?.close(), bmc.close()]))
         .catch((err: unknown) => log.error({ err }, 'error while closing'))
         .finally(() => {
           store.close();

@@ -21,6 +21,8 @@ import { lifecycleRoutes } from './routes/lifecycle.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { webRoutes } from '../web/routes.ts';
 import { runbookRoutes } from './routes/runbooks.ts';
+import { clusterRoutes } from './routes/clusters.ts';
+import type { ClusterService } from '../clusters/service.ts';
 import type { RunbookService } from '../ssh/service.ts';
 
 export interface ApiDeps {
@@ -34,6 +36,8 @@ export interface ApiDeps {
   provisioning: LifecycleService;
   /** SSH runbooks: catalogue, runs, host keys. */
   runbooks: RunbookService;
+  /** Workload clusters: desired state, reconciler, endpoints. */
+  clusters: ClusterService;
   log: Logger;
   /** Set when shutdown begins; /readyz turns 503. */
   lifecycle: { stopping: boolean };
@@ -107,6 +111,7 @@ export async function buildApp(deps: ApiDeps) {
       await v1.register(inventoryRoutes, deps);
       await v1.register(tokenRoutes, deps);
       await v1.register(runbookRoutes, deps);
+      await v1.register(clusterRoutes, deps);
       await v1.register(configRoutes, deps);
       v1.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
     },

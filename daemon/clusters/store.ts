@@ -19,6 +19,8 @@ export interface ClusterSecrets {
   token: string;
   /** kubeadm --certificate-key, for control planes joining a 3-node control plane. */
   certificateKey: string;
+  /** The cluster CA, made by the appliance: joins pin its hash, kubeconfigs are signed by it. */
+  ca: { certPem: string; keyPem: string; certHash: string };
 }
 
 export interface ClusterRecord {

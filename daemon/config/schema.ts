@@ -170,7 +170,7 @@ export const ConfigSchema = Type.Object(
         vmDir: Type.String({ minLength: 1, default: '/var/lib/ironbay/vms', description: "on each host: the VMs' disk overlays, seeds and console logs" }),
         kernel: Type.Optional(
           Type.Object(
-            { path: Type.String({ minLength: 1 }), initrd: Type.Optional(Type.String({ minLength: 1 })), cmdline: Type.String({ default: 'console=ttyS0' }) },
+            { path: Type.String({ minLength: 1 }), initrd: Type.String({ minLength: 1 }), cmdline: Type.String({ default: 'console=ttyS0' }) },
             { additionalProperties: false, description: 'direct kernel boot (paths on the host) for images without a boot loader' },
           ),
         ),

@@ -1,4 +1,5 @@
 // An API instance over a fresh on-disk store and inventory file, for app.inject() tests.
+import { ClusterService } from '../../daemon/clusters/service.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ export interface TestApp {
   inventory: InventoryService;
   inventoryFile: string;
   runbooks: RunbookService;
+  clusters: ClusterService;
   dir: string;
   lifecycle: { stopping: boolean };
   tokens: Record<Role, string>;
@@ -44,7 +46,9 @@ export async function testApp(inventoryText: string, configText = ''): Promise<T
   const provisioning = new LifecycleService({ store, config: parsed.config, log, bmc });
   const runbooks = new RunbookService({ store, config: parsed.config, log });
   await runbooks.open();
-  const app = await buildApp({ config: parsed.config, store, metrics, inventory, bmc, provisioning, runbooks, log, lifecycle });
+  // Nor is the cluster reconciler: a test that wants a pass asks for one.
+  const clusters = new ClusterService({ store, config: parsed.config, log, runbooks });
+  const app = await buildApp({ config: parsed.config, store, metrics, inventory, bmc, provisioning, runbooks, clusters, log, lifecycle });
   const tokens = {
     viewer: createToken(store, 'test-viewer', 'viewer', 'test'),
     operator: createToken(store, 'test-operator', 'operator', 'test'),
@@ -56,11 +60,13 @@ export async function testApp(inventoryText: string, configText = ''): Promise<T
     inventory,
     inventoryFile,
     runbooks,
+    clusters,
     dir,
     lifecycle,
     tokens,
     writeInventory: (text) => writeFileSync(inventoryFile, text),
     async close() {
+      await clusters.stop();
       await runbooks.close();
       await app.close();
       await bmc.close();
