@@ -12,6 +12,7 @@ import type { EventRow } from '../store/db.ts';
 import type { ApiClient } from './client.ts';
 import { printBootTimeline, printDiff, printEvent, printMachine } from './render.ts';
 import { registerRunbookCommands } from './runbooks.ts';
+import { registerClusterCommands } from './clusters.ts';
 import { table } from './table.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -341,6 +342,7 @@ runbook
   });
 
 registerRunbookCommands(program, runbook, client, out, json);
+registerClusterCommands(program, client, out, json);
 
 const token = program.command('token').description('API tokens (admin)');
 token

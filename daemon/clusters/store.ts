@@ -322,7 +322,7 @@ function planCluster(store: Store, config: Readonly<Config>, spec: Cluster): Clu
   const demands: VmDemand[] = [...keep.map((v) => ({ name: v.name, role: v.role, size, host: v.host })), ...adds.map((v) => ({ name: v.name, role: v.role, size }))];
   // A staying VM on a host that is not ready keeps its place (the reconciler reports the host).
   const placeable = demands.filter((d) => !d.host || hosts.some((h) => h.name === d.host));
-  const placed = adds.length ? place(spec.name, hosts, placeable, cfg.overcommit as Overcommit) : { ok: true as const, placement: new Map<string, string>(), warnings: [] };
+  const placed = adds.length ? place(spec.name, hosts, placeable, cfg.overcommit) : { ok: true as const, placement: new Map<string, string>(), warnings: [] };
   if (!placed.ok) {
     const why = unusable.length ? ` (not usable: ${unusable.join('; ')})` : '';
     throw new IronbayError('IB_ERR_CLUSTER_NO_FIT', placed.error + why, { details: { cluster: spec.name } });
