@@ -4,7 +4,7 @@
 // cluster or nothing; the UNIQUE constraints are the last word even if this code were wrong.
 import type { Cluster, Machine } from '../../inventory/schema.ts';
 import { allocateSubnet, allocateVni, gatewayOf, vmAddress, vmMac } from '../../kvm/allocate.ts';
-import { place, type HostCapacity, type Overcommit, type Resources, type VmDemand } from '../../kvm/placement.ts';
+import { place, type HostCapacity, type Resources, type VmDemand } from '../../kvm/placement.ts';
 import type { Config } from '../config/schema.ts';
 import { IronbayError } from '../errors.ts';
 import { formatCidr, parseCidr, type Cidr } from '../lib/net.ts';
