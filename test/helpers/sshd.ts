@@ -210,7 +210,12 @@ function quote(path: string): string {
   return `"${path}"`;
 }
 
-function sshdConfig(o: { host: string; port: number; dir: string; extra: string[] }): string {
+/**
+ * The harness's sshd_config: root by public key only, host key `dir`/ssh_host_ed25519_key,
+ * authorized keys `dir`/authorized_keys; `extra` lines win over the defaults (Match blocks last).
+ * Exported for harnesses that start sshd their own way (test/helpers/kvmhost.ts).
+ */
+export function sshdConfig(o: { host: string; port: number; dir: string; extra: string[] }): string {
   for (const l of o.extra) if (l.includes('\n')) throw new Error(`extraConfig: one line per entry: ${JSON.stringify(l)}`);
   const match = o.extra.findIndex((l) => /^\s*match\s/i.test(l));
   const [before, matchBlocks] = match < 0 ? [o.extra, []] : [o.extra.slice(0, match), o.extra.slice(match)];
@@ -255,7 +260,7 @@ function freePort(host: string): Promise<number> {
 }
 
 /** The first line the server sends (its identification, RFC 4253 §4.2), or undefined. */
-function tcpBanner(host: string, port: number, ms: number): Promise<string | undefined> {
+export function tcpBanner(host: string, port: number, ms: number): Promise<string | undefined> {
   return new Promise((resolve) => {
     const s = connect({ host, port });
     let buf = '';
