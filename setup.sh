@@ -65,6 +65,9 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# cloud-init is here only to check what ironbay renders; on a machine that boots with systemd
+# it must never configure this machine itself.
+if [[ -d /etc/cloud ]]; then touch /etc/cloud/cloud-init.disabled; fi
 
 # npm ci only when package-lock.json changed since the last install.
 stamp=node_modules/.ironbay-lock.sha256

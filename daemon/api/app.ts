@@ -65,7 +65,8 @@ export async function buildApp(deps: ApiDeps) {
     // Requests are logged once, at debug, by the onResponse hook below.
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
-    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false } },
+    // The inventory's schemas carry ajv-errors' errorMessage for the file's messages; here it is only a known word.
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, keywords: ['errorMessage'] } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   await app.register(swagger, {

@@ -82,7 +82,8 @@ export class ClusterService {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<PassResult> | undefined;
   private again = false;
-  private stopped = false;
+  /** Until start(), nothing runs on its own (tests ask for passes with reconcile()). */
+  private stopped = true;
   private readonly drained = new Set<string>();
   private readonly inventoryErrors = new Map<string, string>();
   private readonly hostDown = new Set<string>();

@@ -1,4 +1,5 @@
 // An API instance over a fresh on-disk store and inventory file, for app.inject() tests.
+import type { Config } from '../../daemon/config/schema.ts';
 import { ClusterService } from '../../daemon/clusters/service.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +22,7 @@ export interface TestApp {
   inventoryFile: string;
   runbooks: RunbookService;
   clusters: ClusterService;
+  config: Readonly<Config>;
   dir: string;
   lifecycle: { stopping: boolean };
   tokens: Record<Role, string>;
@@ -61,6 +63,7 @@ export async function testApp(inventoryText: string, configText = ''): Promise<T
     inventoryFile,
     runbooks,
     clusters,
+    config: parsed.config,
     dir,
     lifecycle,
     tokens,
