@@ -85,6 +85,9 @@ for d in etc var; do
   mount -t overlay "$d-$name" -o "lowerdir=/$d,upperdir=$dir/$d/upper,workdir=$dir/$d/work" "/$d"
 done
 mkdir -p /etc/ironbay /var/lib/ironbay /etc/systemd/network /var/log/libvirt/qemu /var/cache/libvirt
+# The hostname resolves locally, as Debian's installer arranges: libvirt looks it up at every
+# domain start, and a DNS server that never answers costs 10 s each time.
+printf '127.0.1.1\t%s\n' "$name" >>/etc/hosts
 # libvirt as root with no confinement, no default network, logs in /var/log/libvirt.
 sed -i -e '/^[[:space:]]*\\(security_driver\\|user\\|group\\)[[:space:]]*=/d' /etc/libvirt/qemu.conf
 cat >>/etc/libvirt/qemu.conf <<'EOF'
