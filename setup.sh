@@ -35,6 +35,7 @@ cd "$(dirname "$0")"
 #   ethtool: NIC offloads off on the emulated hosts' veths (offloads hide MTU bugs)
 #   iptables: what ironbay runs on a KVM host for the clusters' NAT and filtering
 #   cloud-init: validates rendered user-data (cloud-init schema) and network-config (net-convert)
+#   socat: the TCP forwarder bench/cluster-endpoint-proxy.ts measures the clusters' endpoint proxy against
 # The lab's disk image (test/lab/assets.sh, no loop device): fdisk (sfdisk), dosfstools (mkfs.fat),
 #   mtools, syslinux + syslinux-common (BIOS boot), grub-efi-amd64-bin + grub-common (UEFI boot)
 packages=(ca-certificates systemd shellcheck sqlite3 iproute2 procps curl gcc libc6-dev ipxe
@@ -44,6 +45,7 @@ packages=(ca-certificates systemd shellcheck sqlite3 iproute2 procps curl gcc li
   libvirt-clients libxml2-utils libvirt-daemon-system qemu-utils cloud-image-utils genisoimage
   ethtool iptables
   cloud-init
+  socat
   fdisk dosfstools mtools syslinux syslinux-common grub-efi-amd64-bin grub-common)
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
