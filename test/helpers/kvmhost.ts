@@ -269,23 +269,40 @@ function parseAppliance(cidr: string): { octets: number[]; prefix: number } {
   return { octets, prefix: 24 };
 }
 
-/** The /24s (as "a.b.c") that hold an IPv4 address in the root namespace now. */
-async function subnetsInUse(): Promise<Set<string>> {
+/** Per /24 (as "a.b.c"), the root namespace's interfaces holding an IPv4 address in it now. */
+async function subnetsInUse(): Promise<Map<string, string[]>> {
   const r = await must('ip', ['-4', '-o', 'addr', 'show']);
-  const used = new Set<string>();
-  for (const m of r.stdout.matchAll(/\binet (\d+\.\d+\.\d+)\.\d+\//g)) used.add(m[1]!);
+  const used = new Map<string, string[]>();
+  for (const m of r.stdout.matchAll(/^\d+:\s+(\S+)\s+inet (\d+\.\d+\.\d+)\.\d+\//gm)) used.set(m[2]!, [...(used.get(m[2]!) ?? []), m[1]!]);
   return used;
 }
 
-async function chooseAppliance(given: string | undefined): Promise<string> {
-  if (given !== undefined) {
-    const { octets } = parseAppliance(given);
-    if ((await subnetsInUse()).has(octets.slice(0, 3).join('.'))) throw new Error(`appliance ${given}: its /24 is already on an interface of the root namespace`);
-    return given;
+/** Another run's production bridge (this harness's naming: Netns prefix + "br"). */
+const HARNESS_BRIDGE = /^[a-z]{1,4}[0-9a-f]{6}br$/;
+
+/**
+ * Puts the appliance's address on the bridge: the given one, or the first /24 from 198.18.64.0
+ * no interface here holds. Two runs starting at once may pick the same one: each checks after
+ * adding, and all but the harness bridge with the lowest name step aside to the next.
+ */
+async function claimAppliance(bridge: string, given: string | undefined): Promise<string> {
+  const skip = new Set<string>();
+  for (;;) {
+    const used = await subnetsInUse();
+    let cidr = given;
+    if (cidr === undefined) {
+      for (let c = 64; c < 128 && cidr === undefined; c++) if (!used.has(`198.18.${c}`) && !skip.has(`198.18.${c}`)) cidr = `198.18.${c}.1/24`;
+      if (cidr === undefined) throw new Error('no free /24 in 198.18.64.0–198.18.127.255 for the production bridge');
+    }
+    const net24 = parseAppliance(cidr).octets.slice(0, 3).join('.');
+    if (given !== undefined && used.has(net24)) throw new Error(`appliance ${given}: its /24 is already on ${used.get(net24)!.join(', ')} in the root namespace`);
+    await must('ip', ['addr', 'add', cidr, 'dev', bridge]);
+    const others = ((await subnetsInUse()).get(net24) ?? []).filter((d) => d !== bridge);
+    if (others.every((d) => HARNESS_BRIDGE.test(d) && d > bridge)) return cidr;
+    await run('ip', ['addr', 'del', cidr, 'dev', bridge]);
+    if (given !== undefined) throw new Error(`appliance ${given}: its /24 was taken meanwhile by ${others.join(', ')}`);
+    skip.add(net24);
   }
-  const used = await subnetsInUse();
-  for (let c = 64; c < 128; c++) if (!used.has(`198.18.${c}`)) return `198.18.${c}.1/24`;
-  throw new Error('no free /24 in 198.18.64.0–198.18.127.255 for the production bridge');
 }
 
 // ---------------------------------------------------------------------------------------
@@ -494,15 +511,13 @@ export async function startKvmHosts(count: number, opts: KvmHostsOptions): Promi
     })());
 
   try {
-    const applianceCidr = await chooseAppliance(opts.appliance);
-    const { octets } = parseAppliance(applianceCidr);
-    const appliance = applianceCidr.split('/')[0]!;
-    const net24 = octets.slice(0, 3).join('.');
-
+    if (opts.appliance !== undefined) parseAppliance(opts.appliance);
     state.links.push(bridge);
     save();
     await must('ip', ['link', 'add', bridge, 'type', 'bridge']);
-    await must('ip', ['addr', 'add', applianceCidr, 'dev', bridge]);
+    const applianceCidr = await claimAppliance(bridge, opts.appliance);
+    const appliance = applianceCidr.split('/')[0]!;
+    const net24 = parseAppliance(applianceCidr).octets.slice(0, 3).join('.');
     await must('ip', ['link', 'set', bridge, 'up']);
 
     const extra = [...(opts.extraSshdConfig ?? []), 'SetEnv SHLVL=1', 'Subsystem sftp internal-sftp'];
