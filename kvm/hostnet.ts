@@ -30,6 +30,8 @@ export interface HostNetDesired {
 
 interface Link {
   name: string;
+  /** Its MAC: a VM's tap is found by it (libvirt gives the tap the guest's MAC with fe: first). */
+  address: string | undefined;
   kind: string | undefined;
   up: boolean;
   mtu: number;
@@ -52,6 +54,7 @@ export const READ_COMMAND = `ip -d -j link show; echo ${SEP}; ip -4 -j addr show
 
 interface JsonLink {
   ifname: string;
+  address?: string;
   flags?: string[];
   mtu: number;
   master?: string;
@@ -67,6 +70,7 @@ export function parseObserved(text: string): HostNetObserved {
     const d = l.linkinfo?.info_data;
     obs.links.set(l.ifname, {
       name: l.ifname,
+      address: l.address,
       kind: l.linkinfo?.info_kind,
       up: (l.flags ?? []).includes('UP'),
       mtu: l.mtu,

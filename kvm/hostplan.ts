@@ -37,6 +37,9 @@ export interface ClusterOnHost {
 
 export interface VmOnHost {
   name: string;
+  mac: string;
+  /** The cluster bridge its NIC belongs on. */
+  bridge: string;
   dir: string;
   desired: 'running' | 'removed';
   /** Only called when the VM must be created: the seed is rendered then. */
@@ -85,7 +88,7 @@ export function readCommand(vmDir: string): string {
 
 export function parseHost(text: string, address: string): HostObserved {
   const s = text.split(`${SEP}\n`);
-  if (s.length < 10) throw new Error(`the host read has ${s.length} of 10 sections: ${text.slice(-300)}`);
+  if (s.length < 9) throw new Error(`the host read has ${s.length} of 9 sections: ${text.slice(-300)}`);
   const net = parseObserved(s.slice(0, 3).join(`${SEP}\n`));
   const saved = s[4]!;
   const jumps = HOST_JUMPS.every(([, chain, target]) => saved.includes(`-A ${chain} -j ${target}`));
@@ -214,6 +217,15 @@ export function planHost(d: HostDesired, have: HostObserved): HostPlan {
       vmCmds.push(...startVm(vm.name));
     }
   }
+  // A bridge made again (a drift repaired, a reboot replayed) has lost the running VMs' taps:
+  // each goes back on its bridge. libvirt names a tap's MAC after the guest's, fe: first.
+  const tapCmds: string[] = [];
+  const byMac = new Map([...have.net.links.values()].filter((l) => l.address).map((l) => [l.address!, l]));
+  for (const vm of d.vms) {
+    if (vm.desired !== 'running' || have.vms.get(domainName(vm.name)) !== 'running') continue;
+    const tap = byMac.get(`fe:${vm.mac.slice(3)}`);
+    if (tap && tap.master !== vm.bridge) tapCmds.push(`ip link set ${tap.name} master ${vm.bridge}`);
+  }
   const orphans = [...have.vms.keys()].filter((dom) => !known.has(dom)).sort();
   for (const dom of orphans) removeCmds.push(...removeVm(dom.slice(3), `${d.vmDir}/orphans/${dom}`, d.shutdownTimeoutS));
 
@@ -230,6 +242,7 @@ export function planHost(d: HostDesired, have: HostObserved): HostPlan {
   // Networks before the VMs that use them; a departing cluster's VMs before its networks.
   const all = [
     ...network,
+    ...tapCmds,
     ...routerCmds,
     ...(rules ? applyHostRules(rulesWant) : []),
     ...removeCmds,
@@ -240,7 +253,7 @@ export function planHost(d: HostDesired, have: HostObserved): HostPlan {
   ];
   return {
     script: all.length ? ['set -e', ...all, ''].join('\n') : '',
-    network: [...network, ...netGone],
+    network: [...network, ...tapCmds, ...netGone],
     routers: { build, remove: removeVnis },
     rules,
     persist,

@@ -168,7 +168,7 @@ export interface RouterObserved {
 }
 
 /** Per router namespace, one section: its links, addresses, default route and forwarding flag. */
-export const READ_ROUTERS = `for ns in $(ip netns list | sed -n 's/^\\(ibrt[0-9]*\\).*/\\1/p'); do echo "@ns $ns"; ip -n $ns -j addr show; echo; ip -n $ns -4 -j route show default; echo; ip netns exec $ns cat /proc/sys/net/ipv4/ip_forward; done`;
+export const READ_ROUTERS = `for ns in $(ip netns list | sed -n 's/^\\(ibrt[0-9]*\\).*/\\1/p'); do echo "@ns $ns"; ip -n $ns -d -j addr show; echo; ip -n $ns -4 -j route show default; echo; ip netns exec $ns cat /proc/sys/net/ipv4/ip_forward; done`;
 
 interface JsonAddr {
   ifname: string;
@@ -180,7 +180,8 @@ interface JsonAddr {
 export function parseRouters(text: string): Map<number, RouterObserved> {
   const out = new Map<number, RouterObserved>();
   for (const chunk of text.split('@ns ').slice(1)) {
-    const [head, addrs, route, fwd] = chunk.split('\n');
+    // ip's JSON ends its own line; the echo between sections adds an empty one.
+    const [head, addrs, route, fwd] = chunk.split('\n').filter((l) => l.trim() !== '');
     const vni = Number(/^ibrt(\d+)/.exec(head ?? '')?.[1]);
     if (!Number.isInteger(vni)) continue;
     const links = JSON.parse(addrs || '[]') as JsonAddr[];

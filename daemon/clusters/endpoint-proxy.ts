@@ -484,17 +484,21 @@ export class EndpointProxy {
       } else if (!endedCleanly(client)) reset(c.backend);
       this.released(ep, c);
     });
-    // The usable backends from the next in turn on; tried in this order.
+    // The usable backends from the next in turn on; tried in this order. With none usable, the
+    // down ones are tried all the same: one may be back before its next check says so (a VM
+    // just restarted), and a refused connect costs the client no more than the reset would.
     const usable = ep.backends.filter((b) => b.health !== 'down');
-    const start = usable.length ? ep.rr++ % usable.length : 0;
-    const order = [...usable.slice(start), ...usable.slice(0, start)];
-    this.tryNext(ep, c, order, false);
+    const lastResort = usable.length === 0;
+    const pool = lastResort ? ep.backends.filter((b) => !b.removed) : usable;
+    const start = pool.length ? ep.rr++ % pool.length : 0;
+    const order = [...pool.slice(start), ...pool.slice(0, start)];
+    this.tryNext(ep, c, order, false, lastResort);
   }
 
-  private tryNext(ep: EndpointState, c: Conn, order: BackendState[], tried: boolean): void {
+  private tryNext(ep: EndpointState, c: Conn, order: BackendState[], tried: boolean, lastResort = false): void {
     let b = order.shift();
     // One that went down or was removed since the order was made is passed over.
-    while (b && (b.removed || b.health === 'down')) b = order.shift();
+    while (b && (b.removed || (b.health === 'down' && !lastResort))) b = order.shift();
     if (!b) {
       const result = tried ? 'unreachable' : 'no-backend';
       ep.results[result]++;
@@ -516,7 +520,7 @@ export class EndpointProxy {
       c.target = null;
       if (suspect) this.record(ep, target, why, false);
       ep.log.debug({ backend: target.id, why }, 'cluster endpoint backend connect failed; trying the next');
-      if (!c.clientClosed) this.tryNext(ep, c, order, true);
+      if (!c.clientClosed) this.tryNext(ep, c, order, true, lastResort);
     };
     const onError = (err: Error): void => fail(errText(err), true);
     sock.once('error', onError);
@@ -530,6 +534,8 @@ export class EndpointProxy {
       if (c.connectTimer) clearTimeout(c.connectTimer);
       c.connectTimer = null;
       sock.off('error', onError);
+      // A down backend that accepted is up again, as a check would have found.
+      if (target.health === 'down') this.record(ep, target, null, false);
       this.splice(ep, c, target, sock);
     });
   }
@@ -565,7 +571,7 @@ export class EndpointProxy {
     const endpoints = this.endpoints;
     new Counter({
       name: 'ironbay_cluster_endpoint_connections_total',
-      help: 'Client connections to the clusters’ endpoints by result: ok (forwarded), no-backend (none healthy), unreachable (every healthy one failed to connect)',
+      help: 'Client connections to the clusters’ endpoints by result: ok (forwarded), no-backend (the endpoint has none), unreachable (every one tried failed to connect; with none healthy, the down ones are tried)',
       labelNames: ['endpoint', 'result'],
       registers: [registry],
       collect() {

@@ -343,6 +343,8 @@ export class ClusterService {
     }
     const vmsOnHost: VmOnHost[] = here.map((v) => ({
       name: v.name,
+      mac: v.mac,
+      bridge: bridgeName(clusters.get(v.cluster)!.vni),
       dir: `${cfg.vmDir}/${v.cluster}/${v.name}`,
       desired: v.desired,
       create: () => this.vmCreate(clusters.get(v.cluster)!, v, vms, mtu),

@@ -126,6 +126,33 @@ if [ "$gw" != - ]; then
 fi
 
 echo "ironbay-guest $host" >/www/index.html
+# The tests' window into the VM, which has no shell to log in to: GET /cgi-bin/probe?op=ping&ip=A
+# (one ping) or ?op=get&url=U (the body). Answers "ok", the body, or "fail". (busybox-static
+# 1.35's wget -T crashes: PEERS.md; timeout bounds it instead.)
+mkdir -p /www/cgi-bin
+cat >/www/cgi-bin/probe <<'PROBE'
+#!/bin/sh
+# httpd runs CGI with an empty environment: no PATH.
+PATH=/bin:/sbin:/usr/bin:/usr/sbin
+export PATH
+printf 'Content-Type: text/plain\r\n\r\n'
+op=
+ip=
+url=
+for kv in $(echo "$QUERY_STRING" | tr '&' ' '); do
+  case $kv in
+    op=*) op=${kv#op=} ;;
+    ip=*) ip=${kv#ip=} ;;
+    url=*) url=${kv#url=} ;;
+  esac
+done
+case $op in
+  ping) if ping -c 1 -W 2 "$ip" >/dev/null 2>&1; then echo ok; else echo fail; fi ;;
+  get) timeout 5 wget -q -O - "$url" 2>/dev/null || echo fail ;;
+  *) echo "unknown op" ;;
+esac
+PROBE
+chmod 755 /www/cgi-bin/probe
 for port in 6443 80 443; do
   httpd -p "$port" -h /www || echo "cluster-guest: httpd on $port did not start"
 done
