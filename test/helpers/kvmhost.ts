@@ -108,18 +108,22 @@ echo 'log_outputs = "3:file:/var/log/libvirt/libvirtd.log"' >>/etc/libvirt/libvi
 echo 'log_outputs = "3:file:/var/log/libvirt/virtlogd.log"' >>/etc/libvirt/virtlogd.conf
 rm -f /etc/libvirt/qemu/networks/autostart/*.xml
 sysctl -qw net.ipv4.ip_forward=1
-virtlogd -d
-libvirtd -d
-i=0
-until virsh -c qemu:///system list >/dev/null 2>&1; do
-  i=$((i + 1))
-  if [ "$i" -ge 200 ]; then
-    say "libvirtd does not answer after 20 s"
-    exit 1
-  fi
-  sleep 0.1
-done
-say "libvirtd answers"
+if [ -n "\${KVMHOST_NO_LIBVIRT:-}" ]; then
+  say "no libvirt (fake hosts)"
+else
+  virtlogd -d
+  libvirtd -d
+  i=0
+  until virsh -c qemu:///system list >/dev/null 2>&1; do
+    i=$((i + 1))
+    if [ "$i" -ge 200 ]; then
+      say "libvirtd does not answer after 20 s"
+      exit 1
+    fi
+    sleep 0.1
+  done
+  say "libvirtd answers"
+fi
 exec ${SSHD} -D -e -f "$config"
 `;
 
@@ -141,6 +145,11 @@ export interface KvmHostsOptions {
   extraSshdConfig?: string[];
   /** Netns tag (1–4 lower-case letters); default 'kvh'. */
   tag?: string;
+  /**
+   * Fake hosts for benchmarks: no libvirtd, and this directory first in the PATH of SSH
+   * sessions and exec() (stand-ins for virsh, qemu-img, cloud-localds). Networking stays real.
+   */
+  fakeBin?: string;
 }
 
 export interface KvmHost {
@@ -332,7 +341,10 @@ class Host implements KvmHost {
   private stopping: Promise<void> | undefined;
   private readonly logPath: string;
 
-  constructor(o: { index: number; netns: string; hostname: string; address: string; veth: string; dir: string }) {
+  private readonly fakeBin: string | undefined;
+
+  constructor(o: { index: number; netns: string; hostname: string; address: string; veth: string; dir: string; fakeBin?: string | undefined }) {
+    this.fakeBin = o.fakeBin;
     this.index = o.index;
     this.netns = o.netns;
     this.hostname = o.hostname;
@@ -355,7 +367,7 @@ class Host implements KvmHost {
   exec(cmd: string, input?: string): Promise<RunResult> {
     const pid = String(this.running());
     // nsenter forks into the PID namespace; entering the mount namespace sets root and cwd to its /.
-    const argv = ['-t', pid, '-n', '-m', '-u', '-p', '--', 'env', '-i', `PATH=${HOST_PATH}`, 'HOME=/root', 'sh', '-c', cmd];
+    const argv = ['-t', pid, '-n', '-m', '-u', '-p', '--', 'env', '-i', `PATH=${this.fakeBin ? `${this.fakeBin}:` : ''}${HOST_PATH}`, 'HOME=/root', 'sh', '-c', cmd];
     return run('nsenter', argv, input === undefined ? {} : { input });
   }
 
@@ -415,7 +427,7 @@ class Host implements KvmHost {
       const argv = ['--pdeathsig', 'KILL', '--', 'ip', 'netns', 'exec', this.netns];
       argv.push('unshare', '--mount', '--uts', '--pid', '--fork', '--kill-child=SIGKILL', '--mount-proc', '--propagation', 'private');
       argv.push('--', '/bin/sh', wrapper, dir, this.hostname, config);
-      child = spawn('setpriv', argv, { stdio: ['ignore', fd, fd], env: { PATH: HOST_PATH, HOME: '/root' } });
+      child = spawn('setpriv', argv, { stdio: ['ignore', fd, fd], env: { PATH: HOST_PATH, HOME: '/root', ...(this.fakeBin && { KVMHOST_NO_LIBVIRT: '1' }) } });
     } finally {
       closeSync(fd);
     }
@@ -527,13 +539,14 @@ export async function startKvmHosts(count: number, opts: KvmHostsOptions): Promi
     const net24 = parseAppliance(applianceCidr).octets.slice(0, 3).join('.');
     await must('ip', ['link', 'set', bridge, 'up']);
 
-    const extra = [...(opts.extraSshdConfig ?? []), 'SetEnv SHLVL=1', 'Subsystem sftp internal-sftp'];
+    // sshd takes the first SetEnv line only: one line for all.
+    const extra = [...(opts.extraSshdConfig ?? []), `SetEnv SHLVL=1${opts.fakeBin ? ` PATH=${opts.fakeBin}:${HOST_PATH}` : ''}`, 'Subsystem sftp internal-sftp'];
     for (let i = 1; i <= count; i++) {
       const netns = `${net.prefix}-h${i}`;
       const veth = `${net.prefix}h${i}`;
       state.netns.push(netns);
       state.links.push(veth);
-      hosts.push(new Host({ index: i, netns, hostname: opts.hostname?.(i) ?? `kvm-h${i}`, address: `${net24}.${10 + i}`, veth, dir: join(root, `h${i}`) }));
+      hosts.push(new Host({ index: i, netns, hostname: opts.hostname?.(i) ?? `kvm-h${i}`, address: `${net24}.${10 + i}`, veth, dir: join(root, `h${i}`), fakeBin: opts.fakeBin }));
     }
     save();
 
