@@ -252,7 +252,8 @@ export function planHost(d: HostDesired, have: HostObserved): HostPlan {
     ...persistCmds,
   ];
   return {
-    script: all.length ? ['set -e', ...all, ''].join('\n') : '',
+    // The first mark dates the apply: each VM's steps are timed from it.
+    script: all.length ? ['set -e', 'echo "@t - apply $(date +%s%N)"', ...all, ''].join('\n') : '',
     network: [...network, ...tapCmds, ...netGone],
     routers: { build, remove: removeVnis },
     rules,

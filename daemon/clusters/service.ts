@@ -61,7 +61,9 @@ export interface HostPass {
   started: string[];
   removed: string[];
   orphans: string[];
-  /** Per VM created: ms from the apply's start to disk, seed, define, start. */
+  /** When the apply script started (epoch ms, the host's clock), if one ran. */
+  applyAt?: number;
+  /** Per VM created or started: ms from the apply's start to each step (begin, disk, seed, define, start). */
   timings: Record<string, Record<string, number>>;
 }
 
@@ -414,9 +416,10 @@ export class ClusterService {
         const out = await this.sh(host, conn, 'sh -s', plan.script, deadline);
         res.applyMs = performance.now() - t1;
         const marks = parseMarks(out);
-        for (const [vm, t] of marks.times) {
-          const begin = t.get('begin') ?? t.get('start');
-          if (begin !== undefined) res.timings[vm] = Object.fromEntries([...t].map(([k, v]) => [k, v - begin]));
+        const applyAt = marks.times.get('-')?.get('apply');
+        if (applyAt !== undefined) {
+          res.applyAt = applyAt;
+          for (const [vm, t] of marks.times) if (vm !== '-') res.timings[vm] = Object.fromEntries([...t].map(([k, v]) => [k, v - applyAt]));
         }
         for (const n of [...plan.create, ...plan.start]) states.set(`ib-${n}`, 'running');
         this.store.tx(() =>
