@@ -41,7 +41,6 @@ import {
 } from './store.ts';
 
 const ACTOR = 'ironbay:clusters';
-const READ_TIMEOUT_MS = 30_000;
 const API_PORT = 6443;
 
 /** What one host's pass did, for logs, events, tests and the benchmark. */
@@ -287,6 +286,11 @@ export class ClusterService {
     return p;
   }
 
+  /** A read takes well under a second on a live host; one that answers nothing within this is down. */
+  private readTimeoutMs(): number {
+    return Math.max(5_000, 2 * this.config.ssh.connectTimeoutMs);
+  }
+
   private async sh(host: string, conn: SshConnection, command: string, stdin: string | undefined, timeoutMs: number): Promise<string> {
     const r = await conn.exec({ command, ...(stdin !== undefined && { stdin }), timeoutMs, outputCap: 64 * 1024 * 1024 });
     if (r.lost) {
@@ -294,7 +298,13 @@ export class ClusterService {
       throw r.lost;
     }
     const out = r.stdout.text();
-    if (r.stopped) throw new IronbayError('IB_ERR_CLUSTER_HOST', `${host}: ${command.slice(0, 40)}… did not finish within ${timeoutMs} ms`);
+    if (r.stopped) {
+      // A host that stops answering mid-command (cable pulled) leaves a connection that may never
+      // fail on its own: the next pass opens a new one.
+      conn.close();
+      this.conns.delete(host);
+      throw new IronbayError('IB_ERR_CLUSTER_HOST', `${host}: ${command.slice(0, 40)}… did not finish within ${timeoutMs} ms`);
+    }
     if (r.exitCode !== 0) throw new IronbayError('IB_ERR_CLUSTER_HOST', `${host}: exit ${r.exitCode ?? r.exitSignal}: ${r.stderr.text().trim().split('\n').slice(-3).join(' | ')}`);
     return out;
   }
@@ -307,6 +317,11 @@ export class ClusterService {
     const clusters = new Map(listClusters(this.store).map((c) => [c.name, c]));
     const vms = listVms(this.store);
     const hosts = kvmHosts(this.store).filter((h) => h.address && (h.state === 'ready' || vms.some((v) => v.host === h.name)));
+    // VMs on a machine that is no kvm-host any more (retired, removed from the inventory): the
+    // host is gone, and with it what ran there. Those being removed are done; the others wait
+    // for an operator (re-placing a VM elsewhere would boot it with a new disk).
+    const known = new Set(kvmHosts(this.store).map((h) => h.name));
+    for (const v of vms.filter((x) => x.desired === 'removed' && !known.has(x.host))) releaseVm(this.store, v, ACTOR);
     const results = await Promise.all(hosts.map((h) => this.passHost(h.name, h.address!, clusters, vms, hosts)));
     this.settle(clusters, results);
     await this.publishEndpoints();
@@ -401,7 +416,7 @@ export class ClusterService {
       const conn = await this.connection(host, this.runbooks.targetOf(m));
       const t0 = performance.now();
       res.commands++;
-      const text = await this.sh(host, conn, readCommand(this.config.clusters.vmDir), undefined, READ_TIMEOUT_MS);
+      const text = await this.sh(host, conn, readCommand(this.config.clusters.vmDir), undefined, this.readTimeoutMs());
       res.readMs = performance.now() - t0;
       const have = parseHost(text, address);
       recordHostReport(this.store, host, { reachable: true, ...(have.capacity && { capacity: have.capacity }) });
@@ -412,7 +427,7 @@ export class ClusterService {
       if (plan.script) {
         const t1 = performance.now();
         res.commands++;
-        const deadline = READ_TIMEOUT_MS + (plan.remove.length + plan.orphans.length) * this.config.clusters.shutdownTimeoutS * 1000 + plan.create.length * 60_000;
+        const deadline = this.readTimeoutMs() + (plan.remove.length + plan.orphans.length) * this.config.clusters.shutdownTimeoutS * 1000 + plan.create.length * 60_000;
         const out = await this.sh(host, conn, 'sh -s', plan.script, deadline);
         res.applyMs = performance.now() - t1;
         const marks = parseMarks(out);

@@ -125,7 +125,7 @@ describe('workload clusters on emulated KVM hosts', { timeout: 600_000 }, () => 
       )
       .join('');
     const config = [
-      `ssh: { keyFile: ${key.privateKeyPath}, connectTimeoutMs: 15000 }`,
+      `ssh: { keyFile: ${key.privateKeyPath}, connectTimeoutMs: 5000 }`,
       'clusters:',
       `  vniRange: { min: ${VNI_MIN}, max: ${VNI_MIN + 99} }`,
       '  domainType: qemu',
@@ -273,6 +273,39 @@ describe('workload clusters on emulated KVM hosts', { timeout: 600_000 }, () => 
     assert.match(await h.sh('bridge fdb show dev ibvx' + String(v)), new RegExp(`00:00:00:00:00:00 dst ${peer.replace(/\./g, '\\.')}`));
     const calm = await t.clusters.reconcile();
     assert.ok(calm.hosts.every((x) => x.commands === 1));
+  });
+
+  test('a host that stops answering is reported, its VMs shown host-down, and the API endpoint moves to the VMs left', async () => {
+    const h2 = kvm.hosts[1]!;
+    const onH2 = listVms(t.store).filter((v) => v.host === h2.hostname);
+    assert.ok(onH2.length > 0);
+    await kvm.hostDown(2);
+    try {
+      const pass = await t.clusters.reconcile();
+      const p2 = pass.hosts.find((x) => x.host === h2.hostname)!;
+      assert.equal(p2.ok, false);
+      assert.match(p2.error!, /did not finish within|ETIMEDOUT|EHOSTUNREACH|handshake/);
+      assert.ok(pass.hosts.find((x) => x.host === kvm.hosts[0]!.hostname)!.ok, 'the other host is unaffected');
+      for (const v of onH2) assert.equal(vmOf(v.name).observed, 'host-down', v.name);
+      const down = t.store.db.prepare("SELECT details FROM events WHERE kind = 'cluster.host.down'").all() as { details: string }[];
+      assert.ok(down.some((e) => (JSON.parse(e.details) as { host: string }).host === h2.hostname));
+      const degraded = listClusters(t.store).filter((c) => onH2.some((v) => v.cluster === c.name));
+      assert.ok(degraded.every((c) => c.state === 'degraded'), JSON.stringify(degraded.map((c) => [c.name, c.state])));
+      const alpha = listClusters(t.store).find((x) => x.name === 'alpha')!;
+      for (let i = 0; i < 4; i++) {
+        const r = await get(kvm.appliance, alpha.endpointPort, '/', 10_000);
+        assert.ok(r.ok, `request ${i} with ${h2.hostname} down: ${r.body}`);
+      }
+    } finally {
+      await kvm.hostUp(2);
+    }
+    const back = await t.clusters.reconcile();
+    assert.ok(back.hosts.every((x) => x.ok), JSON.stringify(back.hosts.map((x) => x.error)));
+    for (const v of onH2) assert.equal(vmOf(v.name).observed, 'running', v.name);
+    assert.deepEqual(
+      listClusters(t.store).map((c) => c.state),
+      ['ready', 'ready'],
+    );
   });
 
   test('scale up and down: a worker added, then drained (skipped: no Kubernetes API here) and removed', async () => {
