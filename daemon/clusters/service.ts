@@ -98,6 +98,8 @@ export class ClusterService {
     this.runbooks = o.runbooks;
     this.proxy = new EndpointProxy({
       listenHost: o.config.clusters.endpoints.listen,
+      // Backends are on the production LAN: a connect that takes longer is to a VM that is gone.
+      connectTimeoutMs: 1_500,
       log: o.log.child({ part: 'endpoints' }),
       ...(o.registry && { registry: o.registry }),
       onChange: (e) =>
@@ -456,6 +458,9 @@ export class ClusterService {
       res.ok = true;
     } catch (err) {
       res.error = (err as Error).message;
+      // Whatever failed, the next pass starts on a fresh connection (a dead one may not know it yet).
+      void this.conns.get(host)?.then((c) => c.close()).catch(() => undefined);
+      this.conns.delete(host);
       this.log.warn({ host, err: res.error }, 'kvm-host pass failed');
       recordHostReport(this.store, host, { reachable: false, error: res.error });
       this.markHost(host, false, res.error);

@@ -15,6 +15,8 @@ const store = Store.open(db!);
 const rand = mulberry32(Number(seedText));
 const secrets = () => ({ token: 'abcdef.0123456789abcdef', certificateKey: 'a'.repeat(64), ca: { certPem: '', keyPem: '', certHash: '' } });
 let n = 0;
+// The parent kills only after this: a child killed while it loads would test nothing.
+process.stdout.write('ready\n');
 for (;;) {
   const all = listClusters(store);
   const r = rand();

@@ -32,8 +32,10 @@ test('kill -9 during cluster allocation: every VNI once, every cluster whole', a
 
     const rand = mulberry32(7);
     let seed = 1;
+    const ready = new WeakMap<ChildProcess, Promise<void>>();
     const start = (): ChildProcess => {
-      const c = spawn(process.execPath, [CHILD, db, String(seed++)], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const c = spawn(process.execPath, [CHILD, db, String(seed++)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      ready.set(c, new Promise((r) => c.stdout!.once('data', () => r())));
       let err = '';
       c.stderr.on('data', (d: Buffer) => (err += d.toString()));
       c.on('exit', (code, signal) => {
@@ -46,8 +48,10 @@ test('kill -9 during cluster allocation: every VNI once, every cluster whole', a
     };
     const live = [start(), start()];
     for (let k = 0; k < KILLS; k++) {
-      await sleep(150 + Math.floor(rand() * 350));
       const i = k % 2;
+      // Killed at a random moment of its work, never while it loads.
+      await ready.get(live[i]!);
+      await sleep(50 + Math.floor(rand() * 350));
       live[i]!.kill('SIGKILL');
       await new Promise((r) => live[i]!.once('exit', r));
       live[i] = start();

@@ -216,7 +216,8 @@ describe('workload clusters on emulated KVM hosts', { timeout: 600_000 }, () => 
     const ip = far.address.split('/')[0]!;
     const ns = routerNs(vni('alpha'));
     // 1450 (overlay MTU) - 20 (IP) - 8 (ICMP) = 1422 bytes of payload, DF set.
-    const fits = await router.exec(`ip netns exec ${ns} ping -M do -c 1 -W 2 -s 1422 ${ip}`);
+    // Three tries, any answer will do: under load the first may wait on ARP.
+    const fits = await router.exec(`ip netns exec ${ns} ping -M do -c 3 -i 0.3 -W 3 -s 1422 ${ip}`);
     assert.equal(fits.code, 0, fits.stdout + fits.stderr);
     const over = await router.exec(`ip netns exec ${ns} ping -M do -c 1 -W 2 -s 1423 ${ip}`);
     assert.notEqual(over.code, 0);
@@ -246,7 +247,7 @@ describe('workload clusters on emulated KVM hosts', { timeout: 600_000 }, () => 
 
     await hostOf('alpha-cp0').sh('virsh -q -c qemu:///system destroy ib-alpha-cp0');
     for (let i = 0; i < 8; i++) {
-      const r = await get(kvm.appliance, c.endpointPort);
+      const r = await get(kvm.appliance, c.endpointPort, '/', 10_000);
       assert.ok(r.ok, `request ${i} with alpha-cp0 stopped: ${r.body}`);
       assert.notEqual(r.body, 'ironbay-guest alpha-cp0');
     }
@@ -284,7 +285,7 @@ describe('workload clusters on emulated KVM hosts', { timeout: 600_000 }, () => 
       const pass = await t.clusters.reconcile();
       const p2 = pass.hosts.find((x) => x.host === h2.hostname)!;
       assert.equal(p2.ok, false);
-      assert.match(p2.error!, /did not finish within|ETIMEDOUT|EHOSTUNREACH|handshake/);
+      assert.match(p2.error!, /did not finish within|ETIMEDOUT|EHOSTUNREACH|handshake|No response from server/);
       assert.ok(pass.hosts.find((x) => x.host === kvm.hosts[0]!.hostname)!.ok, 'the other host is unaffected');
       for (const v of onH2) assert.equal(vmOf(v.name).observed, 'host-down', v.name);
       const down = t.store.db.prepare("SELECT details FROM events WHERE kind = 'cluster.host.down'").all() as { details: string }[];

@@ -259,7 +259,7 @@ describe('API', () => {
       assert.equal(c.inventory, t.inventoryFile);
       const doc = (await t.app.inject({ method: 'GET', url: '/api/v1/openapi.json' })).json<{ paths: Record<string, { get: { responses: Record<string, { content: Record<string, { schema: { properties: object } }> }> } }> }>();
       const schema = doc.paths['/api/v1/config']!.get.responses['200']!.content['application/json']!.schema;
-      assert.deepEqual(Object.keys(schema.properties).sort(), ['api', 'bmc', 'boot', 'dataDir', 'inventory', 'inventoryReload', 'lifecycle', 'log', 'ssh']);
+      assert.deepEqual(Object.keys(schema.properties).sort(), ['api', 'bmc', 'boot', 'clusters', 'dataDir', 'inventory', 'inventoryReload', 'lifecycle', 'log', 'ssh']);
     });
 
     test('readyz turns 503 while stopping', async () => {
