@@ -35,7 +35,7 @@ test('kill -9 during cluster allocation: every VNI once, every cluster whole', a
     const ready = new WeakMap<ChildProcess, Promise<void>>();
     const start = (): ChildProcess => {
       const c = spawn(process.execPath, [CHILD, db, String(seed++)], { stdio: ['ignore', 'pipe', 'pipe'] });
-      ready.set(c, new Promise((r) => c.stdout!.once('data', () => r())));
+      ready.set(c, new Promise((r) => c.stdout.once('data', () => r())));
       let err = '';
       c.stderr.on('data', (d: Buffer) => (err += d.toString()));
       c.on('exit', (code, signal) => {
