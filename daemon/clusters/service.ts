@@ -179,6 +179,8 @@ export class ClusterService {
   async scale(name: string, workers: number, o: { actor: string; dryRun?: boolean }): Promise<ClusterPlan & { created: boolean }> {
     const c = getCluster(this.store, name);
     if (!c) throw new IronbayError('IB_ERR_NOT_FOUND', `no cluster named ${name}`);
+    // The file would put it back at the next pass.
+    if (c.source === 'inventory') throw new IronbayError('IB_ERR_CONFLICT', `cluster ${name} is declared in the inventory file: change its workers there`);
     const plan = applyCluster(this.store, this.config, { ...c.spec, workers }, { source: c.source, actor: o.actor, dryRun: o.dryRun ?? false, secrets: () => c.secrets });
     if (!o.dryRun) this.kick();
     return plan;

@@ -93,13 +93,40 @@ describe('clusters through the CLI and the daemon', () => {
     assert.match(Buffer.from(k.users[0]!.user['client-certificate-data'], 'base64').toString(), /BEGIN CERTIFICATE/);
   });
 
+  test("the inventory's clusters: created by the daemon, refused through the CLI, deleted when removed from the file", async () => {
+    const machines = `machines:\n${host(1, 'a')}${host(2, 'b')}${host(3, 'c')}`;
+    const inv = `clusters:\n  - { name: inv, controlPlanes: 1, workers: 1, node: { vcpu: 1, memoryMiB: 1024, diskGiB: 5 }, image: base.qcow2, kubernetesVersion: 1.31.2, podCidr: 100.64.0.0/16, serviceCidr: 100.65.0.0/16 }\n`;
+    writeFileSync(d.inventoryFile, machines + inv);
+    let list: { name: string; source: string; state: string }[] = [];
+    for (let i = 0; i < 100 && !list.some((c) => c.name === 'inv'); i++) {
+      await sleep(100);
+      list = JSON.parse((await cli(['clusters', '--json'])).stdout) as typeof list;
+    }
+    assert.equal(list.find((c) => c.name === 'inv')?.source, 'inventory');
+    const del = await cli(['cluster', 'delete', 'inv']);
+    assert.equal(del.code, 1);
+    assert.match(del.stderr, /cluster inv is declared in the inventory file: remove it there/);
+    const scale = await cli(['cluster', 'scale', 'inv', '--workers', '2']);
+    assert.equal(scale.code, 1);
+    assert.match(scale.stderr, /declared in the inventory file/);
+    writeFileSync(d.inventoryFile, machines);
+    for (let i = 0; i < 100 && list.find((c) => c.name === 'inv')?.state !== 'deleting'; i++) {
+      await sleep(100);
+      list = JSON.parse((await cli(['clusters', '--json'])).stdout) as typeof list;
+    }
+    assert.equal(list.find((c) => c.name === 'inv')?.state, 'deleting');
+  });
+
   test('delete: marked at once; released when its hosts are gone from the inventory', async () => {
     const r = await cli(['cluster', 'delete', 'demo']);
     assert.equal(r.code, 0, r.stderr);
     const list = JSON.parse((await cli(['clusters', '--json'])).stdout) as { name: string; state: string }[];
     assert.deepEqual(
       list.map((c) => [c.name, c.state]),
-      [['demo', 'deleting']],
+      [
+        ['demo', 'deleting'],
+        ['inv', 'deleting'],
+      ],
       'its VMs are on hosts that never answered: they stay marked for removal',
     );
     // The hosts are retired: what ran there is gone with them, and the cluster is released.
