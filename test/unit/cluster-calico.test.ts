@@ -10,7 +10,7 @@ import { checkCalicoDocument, renderCalico, type CalicoConfig } from '../../kvm/
 import { ClusterRenderError } from '../../kvm/kubeadm.ts';
 
 type ClusterBits = Pick<Cluster, 'name' | 'podCidr' | 'calico'>;
-const base: ClusterBits = { name: 'c1', podCidr: '10.244.0.0/16' };
+const base: ClusterBits = { name: 'c1', podCidr: '100.72.0.0/16' };
 
 type Doc = Record<string, unknown> & { spec: Record<string, unknown> };
 const doc = (c: CalicoConfig, kind: string): Doc => {
@@ -37,7 +37,7 @@ describe('Calico documents', () => {
     const c = renderCalico({ cluster: base, mtu: 1450 });
     assert.deepEqual(
       { encapsulation: c.encapsulation, ipPool: c.ipPool, asNumber: c.asNumber, bgp: c.bgp, mtu: c.mtu },
-      { encapsulation: 'none', ipPool: '10.244.0.0/16', asNumber: 64512, bgp: 'Enabled', mtu: 1450 },
+      { encapsulation: 'none', ipPool: '100.72.0.0/16', asNumber: 64512, bgp: 'Enabled', mtu: 1450 },
     );
     assert.deepEqual(c.documents.map((d) => `${String(d.apiVersion)} ${String(d.kind)}`), [
       'operator.tigera.io/v1 Installation',
@@ -49,13 +49,13 @@ describe('Calico documents', () => {
       apiVersion: 'operator.tigera.io/v1',
       kind: 'Installation',
       metadata: { name: 'default' },
-      spec: { calicoNetwork: { bgp: 'Enabled', ipPools: [{ cidr: '10.244.0.0/16', encapsulation: 'None', natOutgoing: 'Enabled', blockSize: 26, nodeSelector: 'all()' }], mtu: 1450 } },
+      spec: { calicoNetwork: { bgp: 'Enabled', ipPools: [{ cidr: '100.72.0.0/16', encapsulation: 'None', natOutgoing: 'Enabled', blockSize: 26, nodeSelector: 'all()' }], mtu: 1450 } },
     });
     assert.deepEqual(doc(c, 'IPPool'), {
       apiVersion: 'projectcalico.org/v3',
       kind: 'IPPool',
       metadata: { name: 'default-ipv4-ippool' },
-      spec: { cidr: '10.244.0.0/16', blockSize: 26, ipipMode: 'Never', vxlanMode: 'Never', natOutgoing: true, nodeSelector: 'all()' },
+      spec: { cidr: '100.72.0.0/16', blockSize: 26, ipipMode: 'Never', vxlanMode: 'Never', natOutgoing: true, nodeSelector: 'all()' },
     });
     assert.deepEqual(doc(c, 'BGPConfiguration'), {
       apiVersion: 'projectcalico.org/v3',
@@ -82,9 +82,9 @@ describe('Calico documents', () => {
   });
 
   test('a given pool inside the pod CIDR and AS number are used; IPv6 pools get /122 blocks', () => {
-    const c = renderCalico({ cluster: { ...base, calico: { ipPool: '10.244.128.0/17', asNumber: 4200000001 } }, mtu: 1500 });
-    assert.equal(installationPool(c).cidr, '10.244.128.0/17');
-    assert.equal(doc(c, 'IPPool').spec.cidr, '10.244.128.0/17');
+    const c = renderCalico({ cluster: { ...base, calico: { ipPool: '100.72.128.0/17', asNumber: 4200000001 } }, mtu: 1500 });
+    assert.equal(installationPool(c).cidr, '100.72.128.0/17');
+    assert.equal(doc(c, 'IPPool').spec.cidr, '100.72.128.0/17');
     assert.equal(doc(c, 'BGPConfiguration').spec.asNumber, 4200000001);
     const v6 = renderCalico({ cluster: { name: 'c1', podCidr: 'fd00:10::/56', calico: { encapsulation: 'vxlan' } }, mtu: 1450 });
     assert.equal(doc(v6, 'IPPool').spec.blockSize, 122);
@@ -94,15 +94,15 @@ describe('Calico documents', () => {
 
 describe('refused settings name the cluster (and the VM when given)', () => {
   test('a pool outside the pod CIDR, wider than it, of the other family, or with host bits', () => {
-    refuses(() => renderCalico({ cluster: { ...base, calico: { ipPool: '10.245.0.0/16' } }, mtu: 1450 }), /calico\.ipPool 10\.245\.0\.0\/16 is not inside podCidr 10\.244\.0\.0\/16/);
-    refuses(() => renderCalico({ cluster: { ...base, calico: { ipPool: '10.0.0.0/8' } }, mtu: 1450 }), /is not inside podCidr/);
+    refuses(() => renderCalico({ cluster: { ...base, calico: { ipPool: '100.73.0.0/16' } }, mtu: 1450 }), /calico\.ipPool 100\.73\.0\.0\/16 is not inside podCidr 100\.72\.0\.0\/16/);
+    refuses(() => renderCalico({ cluster: { ...base, calico: { ipPool: '100.0.0.0/8' } }, mtu: 1450 }), /is not inside podCidr/);
     refuses(() => renderCalico({ cluster: { ...base, calico: { ipPool: 'fd00::/64' } }, mtu: 1450 }), /is not inside podCidr/);
-    refuses(() => renderCalico({ cluster: { ...base, calico: { ipPool: '10.244.0.1/24' } }, mtu: 1450 }), /calico\.ipPool: .*host bits set/);
+    refuses(() => renderCalico({ cluster: { ...base, calico: { ipPool: '100.72.0.1/24' } }, mtu: 1450 }), /calico\.ipPool: .*host bits set/);
     refuses(() => renderCalico({ cluster: { ...base, podCidr: 'nonsense' }, mtu: 1450 }), /podCidr: "nonsense" is not a subnet/);
   });
 
   test('a pool smaller than one block, IPIP on IPv6, an MTU that leaves too little', () => {
-    refuses(() => renderCalico({ cluster: { ...base, calico: { ipPool: '10.244.0.0/27' } }, mtu: 1450 }), /smaller than one \/26 allocation block/);
+    refuses(() => renderCalico({ cluster: { ...base, calico: { ipPool: '100.72.0.0/27' } }, mtu: 1450 }), /smaller than one \/26 allocation block/);
     refuses(() => renderCalico({ cluster: { name: 'c1', podCidr: 'fd00:10::/56', calico: { encapsulation: 'ipip' } }, mtu: 1450 }), /IPIP encapsulation carries IPv4 only/);
     refuses(() => renderCalico({ cluster: { ...base, calico: { encapsulation: 'vxlan' } }, mtu: 600, vm: 'c1-cp-0' }), /MTU 600 leaves 550 for pods after vxlan/, 'c1-cp-0');
   });

@@ -29,8 +29,8 @@ const cluster: Cluster = {
   node: { vcpu: 2, memoryMiB: 4096, diskGiB: 20 },
   image: 'debian-12-k8s.qcow2',
   kubernetesVersion: '1.31.2',
-  podCidr: '10.244.0.0/16',
-  serviceCidr: '10.96.0.0/12',
+  podCidr: '100.72.0.0/16',
+  serviceCidr: '100.96.0.0/12',
 };
 const TOKEN = 'abcdef.0123456789abcdef';
 const HASH = `sha256:${'0123456789abcdef'.repeat(4)}`;
@@ -128,7 +128,7 @@ describe('kubeadm init on control plane 0', () => {
     const cc = byKind(c.documents, 'ClusterConfiguration');
     assert.equal(cc.clusterName, 'c1');
     assert.equal(cc.controlPlaneEndpoint, '100.96.0.10:6443');
-    assert.deepEqual(cc.networking, { podSubnet: '10.244.0.0/16', serviceSubnet: '10.96.0.0/12' });
+    assert.deepEqual(cc.networking, { podSubnet: '100.72.0.0/16', serviceSubnet: '100.96.0.0/12' });
     assert.deepEqual(cc.apiServer, { certSANs: ['203.0.113.7', 'c1.clusters.example.org'] });
   });
 
@@ -199,7 +199,7 @@ describe('refused input names the cluster and the VM', () => {
     refuses(() => renderKubeadm(input({ cluster: { controlPlanes: 1 }, vm: { name: 'c1-cp-1', index: 1 } })), /control plane 1 does not exist: the cluster has 1/, 'c1-cp-1');
     refuses(() => renderKubeadm(input({ vm: { address: '100.96.0.10' } })), /address "100\.96\.0\.10" is not an address with a prefix/);
     refuses(() => renderKubeadm(input({ endpoint: '100.96.0.10' })), /endpoint "100\.96\.0\.10" is not host:port/);
-    refuses(() => renderKubeadm(input({ cluster: { podCidr: '10.244.0.1/16' } })), /podCidr: "10\.244\.0\.1\/16" has host bits set/);
+    refuses(() => renderKubeadm(input({ cluster: { podCidr: '100.72.0.1/16' } })), /podCidr: "100\.72\.0\.1\/16" has host bits set/);
     refuses(() => renderKubeadm(input({ certSANs: ['bad name'] })), /SAN "bad name" is neither/);
   });
 });

@@ -22,8 +22,8 @@ const cluster: Cluster = {
   node: { vcpu: 2, memoryMiB: 4096, diskGiB: 20 },
   image: 'debian-12-k8s.qcow2',
   kubernetesVersion: '1.31.2',
-  podCidr: '10.244.0.0/16',
-  serviceCidr: '10.96.0.0/12',
+  podCidr: '100.72.0.0/16',
+  serviceCidr: '100.96.0.0/12',
   calico: { encapsulation: 'ipip' },
 };
 const TOKEN = 'abcdef.0123456789abcdef';
@@ -283,6 +283,6 @@ describe('refused input names the cluster and the VM', () => {
     refuses(() => renderSeed(seedInput(w0, { secrets: { bootstrapToken: TOKEN, caCertHash: 'sha256:abc' } })), /CA certificate hash is not sha256/, 'c1-w-0');
     refuses(() => renderSeed(seedInput(cp0, { secrets: { bootstrapToken: TOKEN, caCertHash: caHash, certificateKey: CERT_KEY, ca: { certPem: ca.certPem, keyPem: 'secret' } } })), /CA key is not a PEM private key/);
     refuses(() => renderSeed(seedInput(cp0, { calicoOperatorManifest: '/tmp/x.yaml; reboot' })), /operator manifest location/);
-    refuses(() => renderSeed(seedInput(cp0, { cluster: { ...cluster, calico: { ipPool: '10.0.0.0/24' } } })), /calico\.ipPool 10\.0\.0\.0\/24 is not inside podCidr/);
+    refuses(() => renderSeed(seedInput(cp0, { cluster: { ...cluster, calico: { ipPool: '100.0.0.0/24' } } })), /calico\.ipPool 100\.0\.0\.0\/24 is not inside podCidr/);
   });
 });
