@@ -155,7 +155,12 @@ export class ClusterService {
       return await p;
     } finally {
       this.running = undefined;
-      if (!this.stopped) this.timer = setTimeout(() => this.kick(), this.config.clusters.reconcileIntervalMs);
+      if (!this.stopped) {
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        } else this.timer = setTimeout(() => this.kick(), this.config.clusters.reconcileIntervalMs);
+      }
     }
   }
 
@@ -205,11 +210,12 @@ export class ClusterService {
       const have = getCluster(this.store, spec.name);
       if (have && (have.source !== 'inventory' || JSON.stringify(have.spec) === JSON.stringify(spec))) continue;
       try {
+        // A cluster that cannot be placed fails here, before a CA is made for it (every pass).
+        if (!have) applyCluster(this.store, this.config, spec, { source: 'inventory', actor: 'inventory', dryRun: true, secrets: () => undefined as never });
         const secrets = have ? have.secrets : await this.newSecrets(spec.name);
-        if (have && have.spec.workers === spec.workers && JSON.stringify({ ...have.spec, workers: 0 }) !== JSON.stringify({ ...spec, workers: 0 })) {
-          // Only the worker count changes a running cluster; the rest applies to VMs made from now on.
-          this.log.info({ cluster: spec.name }, 'cluster spec changed in the inventory; new VMs get it');
-        }
+        // Of a running cluster's spec, the worker count changes it now; the rest (sizes,
+        // image, versions) applies to the VMs made from now on.
+        if (have) this.log.info({ cluster: spec.name }, 'cluster spec changed in the inventory');
         applyCluster(this.store, this.config, spec, { source: 'inventory', actor: 'inventory', secrets: () => secrets });
         this.inventoryErrors.delete(spec.name);
       } catch (err) {
@@ -452,6 +458,8 @@ export class ClusterService {
       for (const v of vms.filter((x) => x.host === host)) {
         if (v.desired === 'removed') {
           releaseVm(this.store, v, ACTOR);
+          // Its name may be given to a new VM: that one is drained when it leaves too.
+          this.drained.delete(v.name);
           continue;
         }
         const st = states.get(`ib-${v.name}`);
