@@ -12,9 +12,5 @@ if (!files.length) {
   console.error(`no test files match ${filters.join(' ')}`);
   process.exit(1);
 }
-// --test-force-exit: a file whose tests (and after-hooks) are done exits with process.exit().
-// Without it, a process that ends naturally closes its remaining libuv handles first, and
-// Node 24 was seen spinning there for good (CleanupHandles, one TCP socket that never finished
-// closing, after the KVM-host tests pulled a host's cable), which kept the whole suite waiting.
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=600000', '--test-force-exit', ...files], { stdio: 'inherit' });
+const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=600000', ...files], { stdio: 'inherit' });
 process.exit(r.status ?? 1);

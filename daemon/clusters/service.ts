@@ -98,8 +98,6 @@ export class ClusterService {
     this.runbooks = o.runbooks;
     this.proxy = new EndpointProxy({
       listenHost: o.config.clusters.endpoints.listen,
-      // Backends are on the production LAN: a connect that takes longer is to a VM that is gone.
-      connectTimeoutMs: 1_500,
       log: o.log.child({ part: 'endpoints' }),
       ...(o.registry && { registry: o.registry }),
       onChange: (e) =>
