@@ -3,7 +3,7 @@
 // script that takes the host from what it has to what it should have. A pass that finds
 // nothing to change sends nothing but the read. Pure; the SSH connection runs both.
 import { createHash } from 'node:crypto';
-import { parseObserved, planHostNet, READ_COMMAND, SEP, type HostNetDesired, type HostNetObserved } from './hostnet.ts';
+import { parseObserved, planHostNet, READ_COMMAND, SEP, VXLAN_OVERHEAD, type HostNetDesired, type HostNetObserved } from './hostnet.ts';
 import {
   applyHostRules,
   buildRouter,
@@ -20,7 +20,6 @@ import {
   type RouterObserved,
 } from './router.ts';
 import { createVm, domainName, parseVms, q, READ_VMS, removeVm, startVm, type VmCreate } from './vms.ts';
-import { VXLAN_OVERHEAD } from './hostnet.ts';
 
 /** Where the network is persisted on the host, and the unit that replays it at boot (before libvirt autostarts the VMs). */
 export const PERSIST_SCRIPT = '/etc/ironbay/hostnet.sh';
