@@ -301,18 +301,10 @@ export class ClusterService {
 
   private async sh(host: string, conn: SshConnection, command: string, stdin: string | undefined, timeoutMs: number): Promise<string> {
     const r = await conn.exec({ command, ...(stdin !== undefined && { stdin }), timeoutMs, outputCap: 64 * 1024 * 1024 });
-    if (r.lost) {
-      this.conns.delete(host);
-      throw r.lost;
-    }
+    // Every failure here ends the host's pass, which drops the connection (passHost).
+    if (r.lost) throw r.lost;
     const out = r.stdout.text();
-    if (r.stopped) {
-      // A host that stops answering mid-command (cable pulled) leaves a connection that may never
-      // fail on its own: the next pass opens a new one.
-      conn.close();
-      this.conns.delete(host);
-      throw new IronbayError('IB_ERR_CLUSTER_HOST', `${host}: ${command.slice(0, 40)}… did not finish within ${timeoutMs} ms`);
-    }
+    if (r.stopped) throw new IronbayError('IB_ERR_CLUSTER_HOST', `${host}: ${command.slice(0, 40)}… did not finish within ${timeoutMs} ms`);
     if (r.exitCode !== 0) throw new IronbayError('IB_ERR_CLUSTER_HOST', `${host}: exit ${r.exitCode ?? r.exitSignal}: ${r.stderr.text().trim().split('\n').slice(-3).join(' | ')}`);
     return out;
   }
@@ -324,11 +316,12 @@ export class ClusterService {
     await this.drainLeaving();
     const clusters = new Map(listClusters(this.store).map((c) => [c.name, c]));
     const vms = listVms(this.store);
-    const hosts = kvmHosts(this.store).filter((h) => h.address && (h.state === 'ready' || vms.some((v) => v.host === h.name)));
+    const all = kvmHosts(this.store);
+    const hosts = all.filter((h) => h.address && (h.state === 'ready' || vms.some((v) => v.host === h.name)));
     // VMs on a machine that is no kvm-host any more (retired, removed from the inventory): the
     // host is gone, and with it what ran there. Those being removed are done; the others wait
     // for an operator (re-placing a VM elsewhere would boot it with a new disk).
-    const known = new Set(kvmHosts(this.store).map((h) => h.name));
+    const known = new Set(all.map((h) => h.name));
     for (const v of vms.filter((x) => x.desired === 'removed' && !known.has(x.host))) releaseVm(this.store, v, ACTOR);
     const results = await Promise.all(hosts.map((h) => this.passHost(h.name, h.address!, clusters, vms, hosts)));
     this.settle(clusters, results);
@@ -466,7 +459,8 @@ export class ClusterService {
       res.ok = true;
     } catch (err) {
       res.error = (err as Error).message;
-      // Whatever failed, the next pass starts on a fresh connection (a dead one may not know it yet).
+      // Whatever failed, the next pass starts on a fresh connection: a host that stopped answering
+      // mid-command (cable pulled) leaves one that may never fail on its own.
       void this.conns.get(host)?.then((c) => c.close()).catch(() => undefined);
       this.conns.delete(host);
       this.log.warn({ host, err: res.error }, 'kvm-host pass failed');

@@ -179,13 +179,12 @@ const sizeOf = (c: Cluster): Resources => ({ vcpu: c.node.vcpu, memoryMiB: c.nod
 /** Ready kvm-hosts with capacity, each with what the VMs placed on it (of other clusters, or this one's staying) take. */
 function hostCapacities(store: Store, except?: string): { hosts: HostCapacity[]; unusable: string[] } {
   const used = new Map<string, Resources>();
-  for (const c of listClusters(store)) {
-    if (c.name === except) continue;
-    const s = sizeOf(c.spec);
-    for (const vm of listVms(store, c.name)) {
-      const u = used.get(vm.host) ?? { vcpu: 0, memoryMiB: 0, diskGiB: 0 };
-      used.set(vm.host, { vcpu: u.vcpu + s.vcpu, memoryMiB: u.memoryMiB + s.memoryMiB, diskGiB: u.diskGiB + s.diskGiB });
-    }
+  const size = new Map(listClusters(store).map((c) => [c.name, sizeOf(c.spec)]));
+  for (const vm of listVms(store)) {
+    if (vm.cluster === except) continue;
+    const s = size.get(vm.cluster)!;
+    const u = used.get(vm.host) ?? { vcpu: 0, memoryMiB: 0, diskGiB: 0 };
+    used.set(vm.host, { vcpu: u.vcpu + s.vcpu, memoryMiB: u.memoryMiB + s.memoryMiB, diskGiB: u.diskGiB + s.diskGiB });
   }
   const hosts: HostCapacity[] = [];
   const unusable: string[] = [];
@@ -267,7 +266,8 @@ function planCluster(store: Store, config: Readonly<Config>, spec: Cluster): Clu
     if (endpointPort === undefined) throw new IronbayError('IB_ERR_CLUSTER_EXHAUSTED', `${spec.name}: clusters.endpoints.ports ${cfg.endpoints.ports.min}-${cfg.endpoints.ports.max} has no 3 free ports left`);
   }
 
-  const current = existing ? listVms(store, spec.name).filter((v) => v.desired === 'running') : [];
+  const mine = existing ? listVms(store, spec.name) : [];
+  const current = mine.filter((v) => v.desired === 'running');
   const keep: VmRecord[] = [];
   const remove: VmRecord[] = [];
   const cps = current.filter((v) => v.role === 'control-plane');
@@ -277,8 +277,8 @@ function planCluster(store: Store, config: Readonly<Config>, spec: Cluster): Clu
   keep.push(...cps, ...workers.slice(0, spec.workers));
   remove.push(...workers.slice(spec.workers));
 
-  const takenIdx = new Set(existing ? listVms(store, spec.name).map((v) => v.idx) : []);
-  const takenNames = new Set(existing ? listVms(store, spec.name).map((v) => v.name) : []);
+  const takenIdx = new Set(mine.map((v) => v.idx));
+  const takenNames = new Set(mine.map((v) => v.name));
   const takenMacs = new Set(used<string>(store, 'SELECT mac FROM cluster_vms'));
   const takenPorts = new Set(used<number>(store, 'SELECT forward_port FROM cluster_vms').flatMap((p) => [p, p + 1]));
   const adds: Omit<PlannedVm, 'host'>[] = [];

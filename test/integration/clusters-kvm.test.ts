@@ -87,9 +87,12 @@ describe('workload clusters on emulated KVM hosts', { timeout: 600_000 }, () => 
     }
     return last;
   };
-  const waitUp = async (vm: string): Promise<void> => {
-    const v = vmOf(vm);
-    const log = hostOf(vm).path(`/var/lib/ironbay/vms/${v.cluster}/${vm}/console.log`);
+  const consoleLog = (vm: string): string => hostOf(vm).path(`/var/lib/ironbay/vms/${vmOf(vm).cluster}/${vm}/console.log`);
+  /** How often the VM has come up (the console log is appended across starts). */
+  const ups = (vm: string): number => (readFileSync(consoleLog(vm), 'utf8').match(/IRONBAY-GUEST-UP/g) ?? []).length;
+  /** Until the VM has come up n times. */
+  const waitUps = async (vm: string, n: number): Promise<void> => {
+    const log = consoleLog(vm);
     for (let i = 0; i < 240; i++) {
       let text = '';
       try {
@@ -97,25 +100,13 @@ describe('workload clusters on emulated KVM hosts', { timeout: 600_000 }, () => 
       } catch {
         // not written yet
       }
-      if (text.includes('IRONBAY-GUEST-UP')) return;
+      if ((text.match(/IRONBAY-GUEST-UP/g) ?? []).length >= n) return;
       if (/IRONBAY-GUEST-(NO-SEED|NET-FAILED)/.test(text)) assert.fail(`${vm}: ${text.slice(-400)}`);
       await sleep(500);
     }
-    assert.fail(`${vm} did not come up`);
+    assert.fail(`${vm} did not come up${n > 1 ? ' again' : ''}`);
   };
-
-  /** How often the VM has come up (the console log is appended across starts). */
-  const ups = (vm: string): number => {
-    const v = vmOf(vm);
-    return (readFileSync(hostOf(vm).path(`/var/lib/ironbay/vms/${v.cluster}/${vm}/console.log`), 'utf8').match(/IRONBAY-GUEST-UP/g) ?? []).length;
-  };
-  const waitUps = async (vm: string, n: number): Promise<void> => {
-    for (let i = 0; i < 240; i++) {
-      if (ups(vm) >= n) return;
-      await sleep(500);
-    }
-    assert.fail(`${vm} did not come up (again)`);
-  };
+  const waitUp = (vm: string): Promise<void> => waitUps(vm, 1);
 
   before(async () => {
     keyDir = mkdtempSync(join(tmpdir(), 'ironbay-clusters-key-'));
